@@ -1,0 +1,179 @@
+"""Whole-batch data path: in-memory uint8 tensors in, augmented normalised float batches out.
+
+Nothing here touches one image at a time: a batch is a single index into the decoded
+tensor, and augmentation, resizing and normalisation are a handful of tensor ops on
+the whole batch, on whatever device the batch lives on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class InMemoryBatches:
+    """An iterable of ``(images, labels[, aug])`` batches sliced from in-memory tensors.
+
+    Lightning accepts any iterable as a dataloader, so no ``DataLoader``/collate runs per
+    item. Shuffling is seeded by ``(seed, epoch)`` so an interrupted run that resumes at
+    an epoch boundary sees exactly the batches an uninterrupted one would. Under
+    ``torch.distributed`` each rank takes its own shard, padded to equal length (as
+    ``DistributedSampler`` does) so every rank runs the same number of steps.
+
+    Args:
+        images: ``N x C x H x W`` uint8 tensor.
+        labels: ``N`` int64 tensor.
+        batch_size: images per batch (per process).
+        shuffle: reshuffle every epoch.
+        drop_last: drop a final incomplete batch.
+        seed: base seed for shuffling and augmentation parameters.
+        epoch_fn: returns the current epoch (used to seed each epoch's order).
+        augment: a :class:`BatchAugment` whose random parameters are drawn here, on the
+            CPU with a seeded generator, and applied later on the device.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        epoch_fn: Optional[Callable[[], int]] = None,
+        augment: Optional["BatchAugment"] = None,
+    ) -> None:
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        self.images = images
+        self.labels = labels
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.epoch_fn = epoch_fn or (lambda: 0)
+        self.augment = augment
+
+    def _indices(self, epoch: int) -> torch.Tensor:
+        n = self.images.shape[0]
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        rank, world = _dist_rank_world()
+        if world > 1:
+            per_rank = math.ceil(n / world)
+            pad = per_rank * world - n
+            if pad:
+                order = torch.cat([order, order[:pad]])
+            order = order[rank::world]
+        return order
+
+    def __len__(self) -> int:
+        _, world = _dist_rank_world()
+        n = math.ceil(self.images.shape[0] / world)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        epoch = int(self.epoch_fn())
+        order = self._indices(epoch)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7_919)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if idx.numel() == 0:
+                break
+            batch = (self.images[idx], self.labels[idx])
+            if self.augment is not None:
+                batch = batch + (self.augment.sample(idx.numel(), g),)
+            yield batch
+
+
+@dataclass
+class BatchAugment:
+    """Random horizontal/vertical flips and small integer shifts, for whole batches.
+
+    :meth:`sample` draws the parameters on the CPU (seeded, reproducible);
+    :meth:`apply` applies them to a batch on its own device with gathers, no loops.
+    Pixels shifted in from outside are filled by replicating the border.
+    """
+
+    hflip: bool = True
+    vflip: bool = True
+    max_shift: int = 6
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        flips = torch.rand(n, 2, generator=generator) < 0.5
+        flips[:, 0] &= self.hflip
+        flips[:, 1] &= self.vflip
+        s = self.max_shift
+        shifts = torch.randint(-s, s + 1, (n, 2), generator=generator) if s > 0 else torch.zeros(n, 2, dtype=torch.long)
+        return torch.cat([flips.long(), shifts], dim=1)  # n x 4: hflip, vflip, dy, dx
+
+    def apply(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        params = params.to(x.device)
+        hflip, vflip, dy, dx = params.unbind(1)
+        rows = torch.arange(h, device=x.device).expand(n, h)
+        cols = torch.arange(w, device=x.device).expand(n, w)
+        rows = torch.where(vflip.bool()[:, None], h - 1 - rows, rows)
+        cols = torch.where(hflip.bool()[:, None], w - 1 - cols, cols)
+        rows = (rows - dy[:, None]).clamp_(0, h - 1)
+        cols = (cols - dx[:, None]).clamp_(0, w - 1)
+        batch_idx = torch.arange(n, device=x.device)[:, None, None]
+        out = x[batch_idx, :, rows[:, :, None], cols[:, None, :]]  # n x h x w x c
+        return out.permute(0, 3, 1, 2)
+
+
+class BatchTransform:
+    """uint8 batch -> float, augmented (training only), resized, normalised, channels-last.
+
+    Args:
+        image_size: the model's input side; batches of another size are resized with a
+            single bilinear interpolate call on the whole batch.
+        mean: per-channel mean of the [0, 1] pixels to subtract.
+        std: per-channel std to divide by.
+        augment: applied when the batch carries augmentation parameters.
+        channels_last: return ``torch.channels_last`` memory format (faster convs on CPU).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 100,
+        mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
+        std: tuple[float, float, float] = (0.5, 0.5, 0.5),
+        augment: Optional[BatchAugment] = None,
+        channels_last: bool = True,
+    ) -> None:
+        self.image_size = image_size
+        self.mean = mean
+        self.std = std
+        self.augment = augment
+        self.channels_last = channels_last
+
+    def __call__(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch[0], batch[1]
+        if self.augment is not None and len(batch) > 2:
+            images = self.augment.apply(images, batch[2])
+        return self.images(images), labels
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """Only the deterministic part: uint8 ``N x C x H x W`` -> normalised float."""
+        x = images.float()
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255.0
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255.0
+        x = (x - mean) / std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x

@@ -1,0 +1,5 @@
+"""Errors raised for bad input data: one line, naming the path or value."""
+
+
+class DataError(RuntimeError):
+    """Missing, empty, corrupt or otherwise unusable data."""

@@ -1,0 +1,51 @@
+"""The interface every orchard architecture shares."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+
+class OrchardNet(nn.Module):
+    """Base class: ``features`` (named, freezable blocks) followed by ``head``.
+
+    Subclasses fill ``self.features`` with an ``OrderedDict`` of named blocks
+    (``conv1``..``conv4`` for the AlexNets, ``stem``/``block1``.. for the MobileNets)
+    and implement :meth:`build_head`. ``reset_head`` rebuilds the classifier for a
+    new class count, which is how a transfer stage starts.
+    """
+
+    input_size: tuple[int, int, int] = (3, 100, 100)
+    features: nn.Sequential
+    head: nn.Module
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def build_head(self, num_classes: int) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset_head(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes``."""
+        from .layers import init_weights
+
+        self.num_classes = num_classes
+        self.head = self.build_head(num_classes)
+        init_weights(self.head)
+
+    @property
+    def block_names(self) -> list[str]:
+        """Names of the feature blocks, input first (what freezing refers to)."""
+        return [name for name, _ in self.features.named_children()]
+
+    def block(self, name: str) -> nn.Module:
+        return self.features.get_submodule(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def named(blocks: list[tuple[str, nn.Module]]) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(blocks))

@@ -1,0 +1,3 @@
+from .timing import TrainingTimer
+
+__all__ = ["TrainingTimer"]

@@ -1,0 +1,102 @@
+"""Wall-clock training time, validation and test excluded."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class TrainingTimer(pl.Callback):
+    """Measures training time per epoch and per fit, excluding validation.
+
+    The clock runs from the start of each training epoch to its end, and is paused
+    while the validation loop runs inside the epoch. Images per second counts every
+    training image seen on all processes. On rank 0 the result is logged and written
+    to ``<log_dir>/timing.json``.
+
+    Args:
+        filename: name of the JSON file written into the run's log directory.
+    """
+
+    def __init__(self, filename: str = "timing.json") -> None:
+        self.filename = filename
+        self.epoch_seconds: list[float] = []
+        self.images = 0
+        self._t0: Optional[float] = None
+        self._val_t0: Optional[float] = None
+        self._paused = 0.0
+        self._epoch_images = 0
+        self.result: dict[str, Any] = {}
+
+    # -- epoch clock ---------------------------------------------------------------
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_seconds, self.images = [], 0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _sync(pl_module.device)
+        self._t0, self._paused, self._epoch_images = time.perf_counter(), 0.0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._epoch_images += int(batch[0].shape[0])
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._t0 is not None:
+            _sync(pl_module.device)
+            self._val_t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._val_t0 is not None:
+            _sync(pl_module.device)
+            self._paused += time.perf_counter() - self._val_t0
+            self._val_t0 = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._t0 is None:
+            return
+        _sync(pl_module.device)
+        seconds = time.perf_counter() - self._t0 - self._paused
+        self._t0 = None
+        # One time for the fit: the slowest process; images summed over processes.
+        stats = torch.tensor([seconds, float(self._epoch_images)], dtype=torch.float64)
+        seconds = float(trainer.strategy.reduce(stats[:1].clone(), reduce_op="max")) if trainer.world_size > 1 else seconds
+        images = float(trainer.strategy.reduce(stats[1:].clone(), reduce_op="sum")) if trainer.world_size > 1 else float(self._epoch_images)
+        self.epoch_seconds.append(seconds)
+        self.images += int(images)
+        pl_module.log("train_epoch_seconds", seconds, on_step=False, on_epoch=True, rank_zero_only=True)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total = sum(self.epoch_seconds)
+        self.result = {
+            "train_seconds": total,
+            "epochs": len(self.epoch_seconds),
+            "epoch_seconds": self.epoch_seconds,
+            "images": self.images,
+            "images_per_second": self.images / total if total > 0 else 0.0,
+            "world_size": trainer.world_size,
+            "device": str(pl_module.device),
+            "torch_threads": torch.get_num_threads(),
+        }
+        if trainer.is_global_zero and trainer.log_dir:
+            path = Path(trainer.log_dir) / self.filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(self.result, indent=2) + "\n")
+            os.replace(tmp, path)
+
+    # A resumed fit continues the list it had (restored from the checkpoint).
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_seconds": list(self.epoch_seconds), "images": self.images}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
+        self.images = int(state_dict.get("images", 0))

@@ -1,0 +1,112 @@
+"""The thin LightningModule around any registered architecture."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from .architectures import build_model, trainable_params
+from .freezing import freeze_blocks, frozen_prefix_length, hold_in_eval, resolve_frozen_blocks
+from .init_from import load_weights
+
+
+class ImageClassifier(pl.LightningModule):
+    """Image classification with one of orchard's architectures.
+
+    Args:
+        arch: architecture name (``alexnet``, ``alexnet_separable``, ``mobilenet_v1``,
+            ``mobilenet_v2``; see ``python cli.py models``).
+        num_classes: output classes (linked from the datamodule by ``cli.py``).
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9, Nesterov).
+        lr: learning rate.
+        weight_decay: L2 / decoupled weight decay.
+        freeze: feature blocks to freeze for a transfer stage: ``N`` for the first N
+            blocks (``conv1``..``convN`` on the AlexNets) or a list of block names.
+            Frozen parameters get ``requires_grad=False``, never reach the optimizer,
+            and frozen BatchNorm layers stay in eval mode.
+        init_from: checkpoint of an earlier stage to start from (weights only; the head
+            is dropped when the class count differs). Use ``--ckpt_path`` to *resume*.
+        arch_kwargs: extra builder arguments, e.g. ``{"dropout": 0.5}``.
+        channels_last: run convolutions in NHWC memory format (faster on CPU and GPU).
+    """
+
+    def __init__(
+        self,
+        arch: str = "alexnet",
+        num_classes: int = 3,
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        freeze: Optional[Union[int, list[str]]] = None,
+        init_from: Optional[str] = None,
+        arch_kwargs: Optional[dict[str, Any]] = None,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = build_model(arch, num_classes=num_classes, **(arch_kwargs or {}))
+        if init_from:
+            load_weights(self.net, init_from)
+        self.frozen_blocks = resolve_frozen_blocks(self.net, freeze)
+        freeze_blocks(self.net, self.frozen_blocks)
+        self._frozen_prefix = frozen_prefix_length(self.net, self.frozen_blocks)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    @property
+    def trainable_params(self) -> int:
+        return trainable_params(self.net)
+
+    def train(self, mode: bool = True) -> "ImageClassifier":
+        super().train(mode)
+        hold_in_eval(self.net, self.frozen_blocks)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self._frozen_prefix
+        if k and torch.is_grad_enabled():
+            blocks = list(self.net.features.children())
+            with torch.no_grad():  # nothing below the frozen prefix needs a gradient
+                for block in blocks[:k]:
+                    x = block(x)
+            for block in blocks[k:]:
+                x = block(x)
+            return self.net.head(x)
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        acc = getattr(self, f"{stage}_acc")
+        acc(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test", sync_dist=not on_step)
+        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).argmax(dim=1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        hp = self.hparams
+        if hp.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=hp.lr, momentum=0.9, nesterov=True, weight_decay=hp.weight_decay)
+        cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+        return cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
