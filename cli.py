@@ -38,7 +38,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from orchard_errors import run_guarded
+    from common.errors import run_guarded
 
     if not argv or argv[0] in {"-h", "--help"}:
         print(usage())

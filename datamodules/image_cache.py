@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -99,11 +98,3 @@ def load_images_cached(paths: Sequence[Path], size: int = 100, cache_dir: Path |
         log.warning("%d of %d images were not %dx%d RGB and were converted", converted, len(paths), size, size)
     atomic_torch_save(images, file)
     return images
-
-
-def write_json_atomic(obj: object, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Benchmark commands; each writes JSON (and a report) instead of asserting timings in tests."""

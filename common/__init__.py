@@ -1,0 +1,1 @@
+"""Small utilities every part of orchard shares: errors, atomic writes, machine description."""
