@@ -37,10 +37,13 @@ class TrainingTimer(pl.Callback):
         self._paused = 0.0
         self._epoch_images = 0
         self.result: dict[str, Any] = {}
+        self._restored = False
 
     # -- epoch clock ---------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.epoch_seconds, self.images = [], 0
+        if not self._restored:  # a resumed fit keeps the history restored from its checkpoint
+            self.epoch_seconds, self.images = [], 0
+        self._restored = False
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         _sync(pl_module.device)
@@ -93,10 +96,10 @@ class TrainingTimer(pl.Callback):
             tmp.write_text(json.dumps(self.result, indent=2) + "\n")
             os.replace(tmp, path)
 
-    # A resumed fit continues the list it had (restored from the checkpoint).
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_seconds": list(self.epoch_seconds), "images": self.images}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
         self.images = int(state_dict.get("images", 0))
+        self._restored = True

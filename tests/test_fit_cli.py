@@ -1,0 +1,124 @@
+"""`python cli.py fit/test` through the real LightningCLI, in-process and as a subprocess."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from lightning_modules import ImageClassifier, TrainingTimer
+from lightning_modules.lightning_cli import make_cli
+from tests.conftest import REPO, run_cli
+
+CONFIG = str(REPO / "configs" / "fruits3_scratch.yaml")
+
+
+def fit_args(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["fit", "--config", CONFIG, "--data.init_args.root", str(root), "--data.init_args.per_class", "40",
+            "--trainer.logger.init_args.save_dir", str(out), "--trainer.enable_progress_bar", "false",
+            "--trainer.callbacks", "[]", *extra]
+
+
+def test_fast_dev_run_fit_through_lightning_cli(tiny_fruits, tmp_path):
+    cli = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.fast_dev_run", "true", "--model.arch", "mobilenet_v2"))
+    assert cli.trainer.state.finished
+    assert isinstance(cli.model, ImageClassifier) and cli.model.hparams.arch == "mobilenet_v2"
+    assert cli.model.hparams.num_classes == 3  # linked from the datamodule
+    assert cli.trainer.global_step == 1
+
+
+def test_print_config_lists_the_model_data_and_timer(tiny_fruits, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        make_cli(["fit", "--config", CONFIG, "--print_config"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "arch: alexnet" in out and "Fruits360DataModule" in out and "timer:" in out and "seed_everything: 0" in out
+
+
+def test_fit_writes_timing_checkpoints_and_config_then_test_reads_the_checkpoint(tiny_fruits, tmp_path, capsys):
+    cli = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3"))
+    log_dir = Path(cli.trainer.log_dir)
+    timing = json.loads((log_dir / "timing.json").read_text())
+    assert timing["epochs"] == 2 and len(timing["epoch_seconds"]) == 2
+    assert timing["train_seconds"] == pytest.approx(sum(timing["epoch_seconds"]))
+    assert timing["images"] == 2 * 3 * 32 and timing["images_per_second"] > 0
+    assert (log_dir / "checkpoints" / "best.ckpt").is_file() and (log_dir / "checkpoints" / "last.ckpt").is_file()
+    assert "seed_everything: 0" in (log_dir / "config.yaml").read_text()
+    out = capsys.readouterr().out
+    assert f"run dir:  {log_dir}" in out and "train_seconds" in out
+
+    test = make_cli(["test", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(log_dir / "checkpoints" / "best.ckpt"),
+                     "--trainer.logger.init_args.save_dir", str(tmp_path / "test")])
+    metrics = test.trainer.callback_metrics
+    assert 0.0 <= float(metrics["test_acc"]) <= 1.0 and "test_loss" in metrics
+
+
+def test_resume_with_ckpt_path_continues_the_run(tiny_fruits, tmp_path):
+    first = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"))
+    last = Path(first.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2",
+                                "--ckpt_path", str(last)))
+    assert resumed.trainer.current_epoch == 2 and resumed.trainer.global_step == 4
+    timing = json.loads((Path(resumed.trainer.log_dir) / "timing.json").read_text())
+    assert timing["epochs"] == 2  # the timer's history travels in the checkpoint
+
+
+class SlowValidation(pl.Callback):
+    """Adds a known delay to every validation batch."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.slept = 0.0
+
+    def on_validation_batch_end(self, *args, **kwargs) -> None:
+        time.sleep(self.seconds)
+        self.slept += self.seconds
+
+
+def test_timer_excludes_validation_time(tiny_fruits, tmp_path):
+    from datamodules import Fruits360DataModule
+
+    dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=30, batch_size=16)
+    timer, slow = TrainingTimer(), SlowValidation(0.5)
+    trainer = pl.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=2, num_sanity_val_steps=0,
+                         callbacks=[timer, slow], logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, default_root_dir=tmp_path)
+    start = time.perf_counter()
+    trainer.fit(ImageClassifier(arch="mobilenet_v2", num_classes=3), datamodule=dm)
+    wall = time.perf_counter() - start
+    assert timer.result["epochs"] == 2 and slow.slept >= 1.0
+    assert timer.result["train_seconds"] < wall - slow.slept
+    assert timer.result["images"] == 2 * 2 * 16
+
+
+# -- bad input, as a user meets it: one line, exit code 2 --------------------------------
+
+def _error_line(result) -> str:
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.startswith("error:")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    return lines[0]
+
+
+def test_unknown_architecture_exits_2(tiny_fruits, tmp_path):
+    r = run_cli(*fit_args(tiny_fruits, tmp_path, "--model.arch", "resnet50", "--trainer.fast_dev_run", "true"))
+    assert "unknown architecture 'resnet50'" in _error_line(r)
+
+
+def test_missing_data_root_exits_2(tmp_path):
+    r = run_cli("fit", "--config", CONFIG, "--data.init_args.root", str(tmp_path / "absent"), "--trainer.fast_dev_run", "true")
+    assert f"dataset root {tmp_path / 'absent'} does not exist" in _error_line(r)
+
+
+def test_models_json_lists_every_architecture():
+    r = run_cli("models", "--json", "--num-classes", "5")
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == {"alexnet", "alexnet_separable", "mobilenet_v1", "mobilenet_v2"}
+    assert rows["alexnet"]["trainable_params"] == 952_835 + 2 * 513
+    assert rows["mobilenet_v2"]["output_shape"] == [1, 5]
+
+
+def test_unknown_subcommand_exits_2():
+    r = run_cli("frobnicate")
+    assert r.returncode == 2 and "unknown subcommand 'frobnicate'" in r.stderr
