@@ -152,7 +152,7 @@ class BatchTransform:
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
         augment: Optional[BatchAugment] = None,
-        channels_last: bool = True,
+        channels_last: bool = False,
     ) -> None:
         self.image_size = image_size
         self.mean = mean

@@ -55,7 +55,7 @@ def test_flips_and_shifts_match_torch_reference():
 
 
 def test_transform_resizes_whole_batch_and_normalises():
-    t = BatchTransform(image_size=100)
+    t = BatchTransform(image_size=100, channels_last=True)
     x = torch.full((5, 3, 32, 32), 255, dtype=torch.uint8)
     out, y = t((x, torch.zeros(5, dtype=torch.long)))
     assert out.shape == (5, 3, 100, 100) and torch.allclose(out, torch.ones_like(out))
