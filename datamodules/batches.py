@@ -174,6 +174,5 @@ class BatchTransform:
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255.0
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255.0
         x = (x - mean) / std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        # Augmentation gathers in NHWC order: make the layout explicit either way.
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
