@@ -54,7 +54,7 @@ def test_tiny_keras_run_reports_timing_like_trainingtimer():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 3, 100, 100), dtype=np.uint8)
     labels = rng.integers(0, 3, 40)
-    model = build_keras_model("mobilenet_v2", num_classes=3)
+    model = build_keras_model("alexnet", num_classes=3)
     result = train_keras(model, (images, labels), (images[:10], labels[:10]),
                          KerasTrainConfig(batch_size=16, epochs=2, lr=1e-3))
     assert result["epochs"] == 2 and len(result["epoch_seconds"]) == 2
