@@ -21,8 +21,8 @@ class TrainingTimer(pl.Callback):
 
     The clock runs from the start of each training epoch to its end, and is paused
     while the validation loop runs inside the epoch. Images per second counts every
-    training image seen on all processes. On rank 0 the result is logged and written
-    to ``<log_dir>/timing.json``.
+    training image seen on all processes. On rank 0 the result is logged and, when the
+    trainer has a logger, written to ``<log_dir>/timing.json``; it is always in ``.result``.
 
     Args:
         filename: name of the JSON file written into the run's log directory.
@@ -89,7 +89,7 @@ class TrainingTimer(pl.Callback):
             "device": str(pl_module.device),
             "torch_threads": torch.get_num_threads(),
         }
-        if trainer.is_global_zero and trainer.log_dir:
+        if trainer.is_global_zero and trainer.loggers and trainer.log_dir:  # no logger, no run folder to write into
             path = Path(trainer.log_dir) / self.filename
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
