@@ -1,0 +1,62 @@
+"""Compare an exported model's outputs with PyTorch's on the same real images."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ParityThresholds:
+    """The bridge's acceptance limits.
+
+    Args:
+        float32_max_abs_diff: ONNX Runtime and float32 TFLite logits vs PyTorch.
+        float16_max_abs_diff: float16 TFLite logits vs PyTorch.
+        int8_min_top1_agreement: share of images whose int8 top-1 class equals PyTorch's.
+    """
+
+    float32_max_abs_diff: float = 1e-4
+    float16_max_abs_diff: float = 1e-2
+    int8_min_top1_agreement: float = 0.98
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray | None) -> float | None:
+    """Top-1 accuracy, or ``None`` without labels."""
+    if labels is None:
+        return None
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def compare(reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """``max_abs_diff``, ``mean_abs_diff``, ``top1_agreement`` with the reference, and ``test_accuracy``."""
+    if reference.shape != logits.shape:
+        raise ValueError(f"output shape {logits.shape} differs from PyTorch's {reference.shape}")
+    diff = np.abs(reference.astype(np.float64) - logits.astype(np.float64))
+    return {
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "top1_agreement": float((reference.argmax(axis=1) == logits.argmax(axis=1)).mean()),
+        "test_accuracy": accuracy(logits, labels),
+    }
+
+
+def failures(report: dict, thresholds: ParityThresholds) -> list[str]:
+    """Every broken limit in an ``export.json``-shaped report, as short phrases (empty: all pass)."""
+    out = []
+
+    def above(name: str, value: float | None, limit: float) -> None:
+        if value is not None and not value <= limit:
+            out.append(f"{name} max abs diff {value:.3g} > {limit:g}")
+
+    above("ONNX Runtime", report.get("onnx", {}).get("max_abs_diff"), thresholds.float32_max_abs_diff)
+    tflite = report.get("tflite", {})
+    above("TFLite float32", tflite.get("float32", {}).get("max_abs_diff"), thresholds.float32_max_abs_diff)
+    above("TFLite float16", tflite.get("float16", {}).get("max_abs_diff"), thresholds.float16_max_abs_diff)
+    agreement = tflite.get("int8", {}).get("top1_agreement")
+    if agreement is not None and not agreement >= thresholds.int8_min_top1_agreement:
+        out.append(f"TFLite int8 top-1 agreement {agreement:.1%} < {thresholds.int8_min_top1_agreement:.0%}")
+    return out
