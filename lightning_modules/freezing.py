@@ -42,10 +42,16 @@ def frozen_prefix_length(net: OrchardNet, frozen: list[str]) -> int:
 
 
 def freeze_blocks(net: OrchardNet, frozen: list[str]) -> None:
-    """Turn ``requires_grad`` off for every parameter of the named blocks."""
+    """Turn ``requires_grad`` off for every parameter of the named blocks and put them in eval mode.
+
+    Eval mode from the start matters: Lightning (2.2+) never calls ``.train()`` when a fit
+    starts, it keeps (and after validation restores) each module's own mode, so a block
+    left in training mode here would update its BatchNorm running statistics all fit long.
+    """
     for name in frozen:
         for p in net.block(name).parameters():
             p.requires_grad_(False)
+    hold_in_eval(net, frozen)
 
 
 def hold_in_eval(net: OrchardNet, frozen: list[str]) -> None:
