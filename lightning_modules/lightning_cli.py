@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from pytorch_lightning import LightningDataModule
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from .callbacks import TrainingTimer
+from .callbacks.last_checkpoint import BestAndLastCheckpoint
 from .classifier import ImageClassifier
 
 
@@ -18,7 +18,7 @@ class OrchardCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(TrainingTimer, "timer")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")  # last.ckpt = the last epoch
         parser.set_defaults({
             "checkpoint.monitor": "val_acc",
             "checkpoint.mode": "max",

@@ -1,0 +1,181 @@
+"""``python cli.py experiment transfer``: study 1 end to end, resumable, with a report beside the paper's.
+
+Runs N scratch runs (seeds 0..N-1), stage 1 once (CIFAR-100, or CIFAR-10 standing in), stage 2
+once (Fruits-360 all classes, conv1-conv3 frozen, from stage 1) and N stage-3 runs (apple / pear /
+noise, conv1-conv4 frozen, from stage 2), each through the real LightningCLI with the stage's
+config from ``configs/``. Writes ``results.json``, ``report.md`` (the paper's Tables 2-5, ours
+beside the paper's) and ``transfer.png`` into ``--out``. A rerun skips finished runs and resumes
+an interrupted one from its last checkpoint.
+
+Examples::
+
+    python cli.py experiment transfer --quick                   # small, synthetic data (make demo)
+    python cli.py experiment transfer --fruits-root ../shared/data/fruits360-mini --per-class 60 \\
+        --cifar-root ../shared/data/cifar10-mini --cifar-dataset cifar10
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from common.atomic import write_json_atomic, write_text_atomic
+from common.errors import OrchardError
+
+from .transfer_plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
+from .transfer_progress import StudyDisplay, format_seconds
+
+# --quick: the whole study on the synthetic samples in a few minutes on 2 CPU cores (make demo).
+QUICK = {
+    "n": 3, "fruits_root": "data/fruits360-synthetic", "cifar_root": "data/cifar-synthetic", "cifar_dataset": "cifar100",
+    "epochs": {"scratch": 8, "stage1": 3, "stage2": 3, "stage3": 4},
+    "per_class": 100, "stage2_per_class": 80, "cifar_per_class": 20,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py experiment transfer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--quick", action="store_true", help="small preset on the synthetic samples (written if missing); "
+        "flags given beside it win: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    add("--n", type=int, help="scratch runs and stage-3 runs (seeds 0..N-1; default 10)")
+    add("--arch", default="alexnet", help="architecture for every stage (default: %(default)s)")
+    add("--fruits-root", help="Fruits-360 folder for scratch, stage 2 and stage 3 (default: data/fruits360-synthetic)")
+    add("--cifar-root", help="folder holding cifar-100-python/ or cifar-10-batches-py/ (default: data/cifar-synthetic)")
+    add("--cifar-dataset", choices=["cifar100", "cifar10"], help="stage 1's dataset (default: cifar100; "
+        "cifar10 stands in where CIFAR-100 is absent)")
+    for stage in STAGES:
+        add(f"--epochs-{stage}", type=int, help=f"epochs of {stage} (default: its config's max_epochs)")
+    add("--per-class", type=int, help="images per label for apple/pear/noise (default: config, 400; 60 on fruits360-mini)")
+    add("--stage2-per-class", type=int, help="images per class for stage 2 (default: config, 400)")
+    add("--cifar-per-class", type=int, help="images per class for stage 1 (default: all)")
+    add("--batch-size", type=int, help="batch size of every stage (default: the configs')")
+    add("--target-accuracy", type=float, default=0.95, help="for time-to-target-accuracy (default: %(default)s)")
+    add("--stages", default=",".join(STAGES), help="comma-separated stages to run now (default: all); "
+        "the others are reported from earlier runs in --out")
+    add("--fit-arg", action="append", default=[], metavar="ARG",
+        help="extra LightningCLI argument for every run, e.g. --fit-arg=--trainer.accelerator=gpu (repeatable)")
+    add("--out", default="reports/transfer", help="output folder (default: %(default)s)")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> StudyOptions:
+    """Preset (``--quick``) < explicit flags; unset values fall back to the configs."""
+    preset: dict[str, Any] = dict(QUICK) if args.quick else {}
+    epochs = dict(preset.get("epochs", dict.fromkeys(STAGES)))
+    for stage in STAGES:
+        if getattr(args, f"epochs_{stage}") is not None:
+            epochs[stage] = getattr(args, f"epochs_{stage}")
+
+    def pick(name: str, default: Any = None) -> Any:
+        value = getattr(args, name)
+        return value if value is not None else preset.get(name, default)
+
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise OrchardError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    options = StudyOptions(
+        n=pick("n", 10), arch=args.arch, fruits_root=pick("fruits_root", "data/fruits360-synthetic"),
+        cifar_root=pick("cifar_root", "data/cifar-synthetic"), cifar_dataset=pick("cifar_dataset", "cifar100"),
+        epochs=epochs, per_class=pick("per_class"), stage2_per_class=pick("stage2_per_class"),
+        cifar_per_class=pick("cifar_per_class"), batch_size=args.batch_size, target_accuracy=args.target_accuracy,
+        out=Path(args.out), stages=stages, fit_args=list(args.fit_arg))
+    if options.n < 1:
+        raise OrchardError(f"--n must be at least 1, got {options.n}")
+    if not 0.0 < options.target_accuracy <= 1.0:
+        raise OrchardError(f"--target-accuracy is a fraction in (0, 1], got {options.target_accuracy}")
+    if options.out.exists() and not options.out.is_dir():
+        raise OrchardError(f"--out {options.out} is a file, not a folder")
+    return options
+
+
+def ensure_synthetic_samples(options: StudyOptions) -> None:
+    """``--quick`` on a fresh clone: write the synthetic samples the preset points at if they are missing."""
+    from datamodules.data_cli import main as data_main
+
+    if not Path(options.fruits_root).exists():
+        data_main(["synth", "fruits360", "--root", options.fruits_root])
+    if not Path(options.cifar_root).exists():
+        data_main(["synth", options.cifar_dataset, "--root", options.cifar_root])
+
+
+def upstream_checkpoint(spec: RunSpec, records: dict[RunSpec, dict], options: StudyOptions) -> Optional[Path]:
+    if spec.upstream is None:
+        return None
+    record = records.get(spec.upstream)
+    if record is None:
+        raise OrchardError(f"{spec.run_id} starts from {spec.upstream.run_id}, which has no finished run in "
+                           f"{options.runs_dir}; add {spec.upstream.stage} to --stages")
+    return Path(record["checkpoint"])
+
+
+def write_outputs(options: StudyOptions, records: list[dict], command: str, with_plot: bool) -> None:
+    """``results.json`` and ``report.md`` (atomically), and the plot."""
+    from common.machine import machine_info
+
+    from .transfer_report import render_report, summarize
+
+    machine = machine_info()
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
+    summary = {s: v.as_dict() for s, v in summarize(records, options.target_accuracy).items()}
+    write_json_atomic(options.out / "results.json",
+                      {"machine": machine, "command": command, "options": settings, "summary": summary, "runs": records})
+    write_text_atomic(options.out / "report.md", render_report(records, machine, settings, command))
+    if with_plot and records:
+        from .transfer_plot import plot_study
+
+        plot_study(records, options.out / "transfer.png", options.target_accuracy, options.n)
+
+
+def run_study(options: StudyOptions, command: str) -> list[dict]:
+    """Run (or resume) every planned run and write the outputs; returns the records in plan order."""
+    from .transfer_runner import RECORD, execute, load_record, run_dir
+
+    runs = plan(options)
+    planned = [(spec, planned_epochs(spec, options)) for spec in runs]
+    records: dict[RunSpec, dict] = {}
+    options.out.mkdir(parents=True, exist_ok=True)
+    with StudyDisplay(planned) as display:
+        display.print(f"study 1: {len(runs)} runs ({options.n} scratch, stage 1, stage 2, {options.n} stage 3) "
+                      f"-> {options.out}")
+        for index, spec in enumerate(runs):
+            if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
+                continue
+            init_from = upstream_checkpoint(spec, records, options)
+            record = load_record(options, spec, init_from)
+            if record is not None:
+                records[spec] = record
+                display.finish_run(index, spec, record, skipped=True)
+                continue
+            if spec.stage not in options.stages:
+                continue
+            records[spec] = execute(options, spec, init_from, display, index)
+            display.finish_run(index, spec, records[spec])
+            write_outputs(options, list(records.values()), command, with_plot=False)
+    ordered = [records[s] for s in runs if s in records]
+    write_outputs(options, ordered, command, with_plot=True)
+    return ordered
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    options = options_from_args(args)
+    if args.quick:
+        ensure_synthetic_samples(options)
+    command = shlex.join(["python", "cli.py", "experiment", "transfer", *argv])
+    records = run_study(options, command)
+    total = sum(r["train_seconds"] for r in records)
+    print(f"report:  {options.out / 'report.md'}  ({len(records)} runs, {format_seconds(total)} of training)")
+    print(f"results: {options.out / 'results.json'}")
+    print(f"plot:    {options.out / 'transfer.png'}")
+    if any(r["data"]["synthetic"] for r in records):
+        print("note: trained on SYNTHETIC data (procedurally generated samples, not Fruits-360 / CIFAR photographs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

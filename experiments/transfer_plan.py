@@ -1,0 +1,114 @@
+"""Study 1's protocol as a list of runs, and the LightningCLI arguments of each run.
+
+Every run is ``python cli.py fit --config configs/<stage>.yaml`` with the study's overrides:
+N scratch runs (seeds 0..N-1), stage 1 once, stage 2 once (from stage 1's last checkpoint),
+N stage-3 runs (from stage 2's last checkpoint). Runs differ by ``seed_everything`` (weight
+initialisation); the data sample, split and batch order stay those of data seed 0, so every
+run is tested on the same images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+STAGES = ("scratch", "stage1", "stage2", "stage3")
+CONFIGS = {
+    "scratch": "scratch_fruits3.yaml",
+    "stage1": "stage1_cifar100.yaml",
+    "stage2": "stage2_fruits.yaml",
+    "stage3": "stage3_fruits3.yaml",
+}
+# Which stage's last checkpoint a stage starts from.
+UPSTREAM = {"stage2": "stage1", "stage3": "stage2"}
+REPEATED = ("scratch", "stage3")  # run N times; stages 1 and 2 run once
+
+
+@dataclass
+class StudyOptions:
+    """Everything that decides what the study trains (and where it writes)."""
+
+    n: int = 10
+    arch: str = "alexnet"
+    fruits_root: str = "data/fruits360-synthetic"
+    cifar_root: str = "data/cifar-synthetic"
+    cifar_dataset: str = "cifar100"
+    epochs: dict[str, Optional[int]] = field(default_factory=lambda: dict.fromkeys(STAGES))
+    per_class: Optional[int] = None  # the 3-class task (scratch, stage 3)
+    stage2_per_class: Optional[int] = None
+    cifar_per_class: Optional[int] = None
+    batch_size: Optional[int] = None
+    target_accuracy: float = 0.95
+    out: Path = Path("reports/transfer")
+    stages: tuple[str, ...] = STAGES
+    fit_args: list[str] = field(default_factory=list)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out / "runs"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the study."""
+
+    stage: str
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.stage}-seed{self.seed}"
+
+    @property
+    def upstream(self) -> Optional["RunSpec"]:
+        return RunSpec(UPSTREAM[self.stage], 0) if self.stage in UPSTREAM else None
+
+
+def plan(options: StudyOptions) -> list[RunSpec]:
+    """The runs in protocol order: scratch x N, stage 1, stage 2, stage 3 x N."""
+    runs = []
+    for stage in STAGES:
+        seeds = range(options.n) if stage in REPEATED else range(1)
+        runs += [RunSpec(stage, seed) for seed in seeds]
+    return runs
+
+
+def config_epochs(stage: str) -> int:
+    """``trainer.max_epochs`` of a stage's config file."""
+    config = yaml.safe_load((CONFIG_DIR / CONFIGS[stage]).read_text())
+    return int(config["trainer"]["max_epochs"])
+
+
+def planned_epochs(spec: RunSpec, options: StudyOptions) -> int:
+    return options.epochs.get(spec.stage) or config_epochs(spec.stage)
+
+
+def fit_args(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> list[str]:
+    """The LightningCLI arguments (no subcommand) of one run; its files go to ``runs_dir/<run_id>/fit``."""
+    args = ["--config", str(CONFIG_DIR / CONFIGS[spec.stage]), "--seed_everything", str(spec.seed),
+            "--model.arch", options.arch, "--trainer.max_epochs", str(planned_epochs(spec, options))]
+    if spec.stage == "stage1":
+        args += ["--data.init_args.root", options.cifar_root, "--data.init_args.dataset", options.cifar_dataset]
+        per_class = options.cifar_per_class
+    else:
+        args += ["--data.init_args.root", options.fruits_root]
+        per_class = options.stage2_per_class if spec.stage == "stage2" else options.per_class
+    if per_class is not None:
+        args += ["--data.init_args.per_class", str(per_class)]
+    if options.batch_size is not None:
+        args += ["--data.init_args.batch_size", str(options.batch_size)]
+    if spec.upstream is not None:
+        if init_from is None:
+            raise ValueError(f"{spec.run_id} needs the checkpoint of {spec.upstream.run_id}")
+        args += ["--model.init_from", str(init_from)]
+    args += [
+        "--trainer.logger.init_args.save_dir", str(options.runs_dir.resolve()),
+        "--trainer.logger.init_args.name", spec.run_id,
+        "--trainer.logger.init_args.version", "fit",
+        "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
+        "--trainer.enable_model_summary", "false",
+    ]
+    return args + list(options.fit_args)
