@@ -36,10 +36,10 @@ class OrchardCLI(LightningCLI):
 
     def after_fit(self) -> None:
         trainer = self.trainer
+        log_dir = Path(trainer.log_dir or ".")  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
         timer = next((c for c in trainer.callbacks if isinstance(c, TrainingTimer)), None)
-        log_dir = Path(trainer.log_dir or ".")
         ckpt = trainer.checkpoint_callback
         best = getattr(ckpt, "best_model_path", "") if ckpt else ""
         summary = {"log_dir": str(log_dir), "best_checkpoint": best}

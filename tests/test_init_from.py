@@ -114,3 +114,12 @@ def test_ckpt_path_resumes_a_frozen_stage_that_started_from_init_from(tiny_cifar
     for key in ("features.conv1.0.weight", "features.conv1.2.running_mean", "features.conv3.0.bias"):
         assert torch.equal(final[key], origin[key]), key  # frozen: still stage 1's
     assert not torch.equal(final["features.conv4.0.weight"], after_first["features.conv4.0.weight"])  # trained on
+
+
+def test_last_ckpt_holds_the_last_epoch_even_when_validation_stops_improving(tiny_cifar, tmp_path):
+    # lr 0: validation accuracy never improves after epoch 0, so only Lightning's best-epoch save fires.
+    cli_ = make_cli(stage_args(tiny_cifar, tmp_path, "--trainer.max_epochs", "3", "--model.lr", "0.0"))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == cli_.trainer.global_step and last["epoch"] == 2
+    assert best["global_step"] < last["global_step"]

@@ -89,8 +89,9 @@ class TrainingTimer(pl.Callback):
             "device": str(pl_module.device),
             "torch_threads": torch.get_num_threads(),
         }
-        if trainer.is_global_zero and trainer.loggers and trainer.log_dir:  # no logger, no run folder to write into
-            path = Path(trainer.log_dir) / self.filename
+        log_dir = trainer.log_dir if trainer.loggers else None  # a collective under DDP: every rank must ask
+        if trainer.is_global_zero and log_dir:  # no logger, no run folder to write into
+            path = Path(log_dir) / self.filename
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(json.dumps(self.result, indent=2) + "\n")

@@ -1,0 +1,55 @@
+"""Helpers for tests/test_ddp.py that must be importable by child processes (DDP ranks, spawned workers)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+
+
+class BatchProbe(pl.Callback):
+    """Writes ``rank<N>.json``: each training epoch's batch count and a fingerprint of every image seen."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = Path(out_dir)
+        self.epochs: list[list[str]] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epochs.append([])
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        images = batch[0].detach().cpu().contiguous()
+        self.epochs[-1] += [hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16] for image in images]
+        self.epochs[-1].append(f"step:{batch_idx}")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(
+            {"rank": trainer.global_rank, "world_size": trainer.world_size, "epochs": self.epochs}))
+
+
+def shard_worker(rank: int, world: int, init_file: str, out_dir: str, cases: list[tuple[int, int]]) -> None:
+    """One rank of a real gloo process group: which items ``InMemoryBatches`` gives it, per case and epoch.
+
+    Writes ``rank<N>.json``: ``{"<n>x<batch>": {"False"|"True" (drop_last): [{"len", "batches"} per epoch]}}``.
+    """
+    from datamodules.batches import InMemoryBatches
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        seen: dict[str, dict[str, list]] = {}
+        for n, batch_size in cases:
+            images, labels = torch.zeros(n, 3, 4, 4, dtype=torch.uint8), torch.arange(n)
+            for drop_last in (False, True):
+                epochs = []
+                for epoch in range(2):
+                    batches = InMemoryBatches(images, labels, batch_size, shuffle=True, drop_last=drop_last, seed=3,
+                                              epoch_fn=lambda e=epoch: e)
+                    epochs.append({"len": len(batches), "batches": [b[1].tolist() for b in batches]})
+                seen.setdefault(f"{n}x{batch_size}", {})[str(drop_last)] = epochs
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(seen))
+    finally:
+        dist.destroy_process_group()
