@@ -20,6 +20,7 @@ from .errors import ExportError, ParityError
 from .export_friendly import export_copy
 from .onnx_export import export_onnx
 from .onnx_runtime import onnx_session, run_onnx
+from .permissions import make_readable
 from .parity import ParityThresholds, accuracy, compare, failures
 from .tflite_convert import PRECISIONS, convert_to_tflite
 from .tflite_runtime import TFLiteModel, op_counts, tensor_dtypes
@@ -63,15 +64,6 @@ def _structural_failures(report: dict, input_size: tuple[int, int, int]) -> list
     return out
 
 
-def _readable_permissions(folder: Path) -> None:
-    """Give the export folder and its files the usual permissions (temp files start private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
-
-
 def export_model(
     net: nn.Module,
     out_dir: str | Path,
@@ -88,7 +80,8 @@ def export_model(
     Args:
         net: an OrchardNet (its training mode is restored afterwards; it is not modified).
         out_dir: the export folder; written atomically (built beside it, renamed on success;
-            an existing folder is replaced only when the new export passes every check).
+            an earlier export there is replaced only when the new one passes every check; any
+            other non-empty folder is refused).
         calibration_images: normalised float NCHW real images (e.g. ``datamodule.sample_images(20)``);
             int8 is calibrated on them.
         test_images: normalised float NCHW real images for the parity checks (default: the
@@ -111,6 +104,9 @@ def export_model(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"output folder {out_dir} is a file")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_FILE).is_file():
+        raise ExportError(f"output folder {out_dir} exists and is not an export folder (no {REPORT_FILE}); "
+                          "choose a new or empty folder")
     _check_inputs(net, calibration_images, "calibration_images")
     labelled = test_images is not None and test_labels is not None
     parity_images = test_images if test_images is not None else calibration_images
@@ -128,6 +124,9 @@ def export_model(
             t0 = time.perf_counter()
             onnx_info = export_onnx(export_copy(net), tmp / ONNX_FILE, input_size)
             onnx_info.update(compare(reference, run_onnx(onnx_session(tmp / ONNX_FILE, threads), images_np), labels))
+            broken = failures({"onnx": onnx_info}, thresholds)
+            if broken:  # no point converting further
+                raise ParityError(f"export of {type(net).__name__} to {out_dir} rejected: {'; '.join(broken)}")
             t1 = time.perf_counter()
             paths = convert_to_tflite(tmp / ONNX_FILE, tmp, calibration_images.detach().cpu(), precisions)
             t2 = time.perf_counter()
@@ -168,7 +167,7 @@ def export_model(
                 raise ParityError(f"export of {type(net).__name__} to {out_dir} rejected: {'; '.join(broken)}")
             report["seconds"]["total"] = time.perf_counter() - t_start
             write_json_atomic(tmp / REPORT_FILE, report)
-            _readable_permissions(tmp)
+            make_readable(tmp)
     except NotADirectoryError as e:
         raise ExportError(str(e)) from None
     return report

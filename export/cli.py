@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"Fruits-360 folder (default: the checkpoint's datamodule, else {DEFAULT_DATA_ROOT})")
     data.add_argument("--grouping", default="apple_pear_noise", choices=["apple_pear_noise", "none"])
     data.add_argument("--per-class", type=int, default=400, help="images per label cap (60 for fruits360-mini)")
-    data.add_argument("--calibration-images", type=int, default=20, help="training images int8 is calibrated on")
+    data.add_argument("--calibration-images", type=int, default=100, help="training images int8 is calibrated on")
     data.add_argument("--test-images", type=int, default=200, help="test images the parity checks run on")
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--seed", type=int, default=0)

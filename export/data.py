@@ -28,7 +28,7 @@ def fruits360(root: str | Path = DEFAULT_DATA_ROOT, grouping: str | None = "appl
     return Fruits360DataModule(str(root), grouping=grouping, per_class=per_class, seed=seed, augment=False)
 
 
-def real_images(dm: InMemoryImageDataModule, calibration: int = 20, test: int = 200,
+def real_images(dm: InMemoryImageDataModule, calibration: int = 100, test: int = 200,
                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(calibration images, test images, test labels)``: normalised float NCHW, seeded subsets.
 

@@ -77,7 +77,7 @@ def load_checkpoint_model(path: str | Path, arch: str | None = None, num_classes
     if arch is not None:
         check_name(arch)
     if recorded is not None and arch is not None and recorded != arch:
-        raise CheckpointError(f"checkpoint {path} holds a {recorded} network, not the {arch} asked for")
+        raise CheckpointError(f"checkpoint {path} holds architecture {recorded!r}, not {arch!r} as asked")
     arch = recorded or arch
     if arch is None:
         raise CheckpointError(f"checkpoint {path} records no architecture; pass --arch")

@@ -31,11 +31,12 @@ def build_datamodule(source: ModelSource | None = None, data_root: str | Path | 
     return fruits360(data_root or DEFAULT_DATA_ROOT, grouping=grouping, per_class=per_class, seed=seed)
 
 
-def say_data(dm: InMemoryImageDataModule, stream=sys.stdout) -> None:
+def say_data(dm: InMemoryImageDataModule, stream=None) -> None:
     """Tell the user which images the figures come from (loudly when they are synthetic)."""
+    stream = stream or sys.stdout
     root = getattr(dm, "root", "?")
     if dm.synthetic:
-        print(f"note: calibration and parity images are SYNTHETIC (procedurally generated, not Fruits-360) from {root}",
+        print(f"note: using SYNTHETIC images (procedurally generated, not Fruits-360) from {root}",
               file=stream)
     else:
         print(f"data: {root} ({dm.num_classes} classes: {', '.join(dm.class_names)})", file=stream)
@@ -43,7 +44,7 @@ def say_data(dm: InMemoryImageDataModule, stream=sys.stdout) -> None:
 
 def export_from_source(source: ModelSource, out: str | Path, dm: InMemoryImageDataModule | None = None, *,
                        data_root: str | Path | None = None, grouping: str | None = "apple_pear_noise",
-                       per_class: int | None = 400, calibration: int = 20, test: int = 200,
+                       per_class: int | None = 400, calibration: int = 100, test: int = 200,
                        precisions: tuple[str, ...] = PRECISIONS, seed: int = 0, verbose: bool = True) -> dict:
     """Export ``source`` into ``out`` with real images from ``dm`` (built from the options if ``None``)."""
     out = Path(out)

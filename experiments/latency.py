@@ -1,0 +1,119 @@
+"""``python cli.py experiment latency``: study 2 in one command.
+
+Trains the four architectures on the apple / pear / noise task through orchard's LightningCLI,
+exports each best checkpoint (ONNX + float32/float16/int8 TFLite, parity-checked), times each
+(TFLite, ONNX Runtime, PyTorch eager) and writes one report.
+
+    python cli.py experiment latency                                   # full: 15 epochs, 100 runs
+    python cli.py experiment latency --quick                           # make demo: 1 epoch, 20 runs
+    python cli.py experiment latency --data-root ../shared/data/fruits360-mini --per-class 60
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from pathlib import Path
+
+from common.atomic import atomic_dir
+from common.errors import OrchardError
+from export.permissions import make_readable
+from lightning_modules.architectures import check_name, list_models
+
+QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5}
+FULL = {"epochs": 15, "per_class": 400, "runs": 100, "warmup": 10}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from export.data import DEFAULT_DATA_ROOT
+
+    parser = argparse.ArgumentParser(prog="cli.py experiment latency", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", nargs="+", default=list_models(), help="architectures (default: all four)")
+    parser.add_argument("--quick", action="store_true", help=f"small preset for make demo: {QUICK}")
+    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {FULL['epochs']})")
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="Fruits-360 folder (default: %(default)s)")
+    parser.add_argument("--per-class", type=int, default=None, help=f"images per label cap (default {FULL['per_class']})")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--runs", type=int, default=None, help=f"timed calls per figure (default {FULL['runs']})")
+    parser.add_argument("--warmup", type=int, default=None, help=f"warm-up calls (default {FULL['warmup']})")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"])
+    parser.add_argument("--test-images", type=int, default=100_000, help="test images for accuracy/parity (default: all)")
+    parser.add_argument("--no-compare", action="store_true", help="time TFLite only")
+    parser.add_argument("--out", default="reports/latency", help="report folder (default: %(default)s)")
+    parser.add_argument("--runs-dir", default="runs/latency", help="training runs and checkpoints (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill unset options from the quick or the full preset."""
+    preset = QUICK if args.quick else FULL
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def train(arch: str, args: argparse.Namespace) -> dict:
+    """Fit ``arch`` with orchard's LightningCLI in this process; returns timing and the best checkpoint."""
+    from lightning_modules.callbacks import TrainingTimer
+    from lightning_modules.lightning_cli import make_cli
+
+    argv = [
+        "fit", f"--seed_everything={args.seed}", f"--model.arch={arch}", "--model.optimizer=adam", f"--model.lr={args.lr}",
+        "--data=datamodules.Fruits360DataModule", f"--data.root={args.data_root}", "--data.grouping=apple_pear_noise",
+        f"--data.per_class={args.per_class}", f"--data.batch_size={args.batch_size}", f"--data.seed={args.seed}",
+        f"--trainer.max_epochs={args.epochs}",
+    ]
+    logger = {"class_path": "pytorch_lightning.loggers.CSVLogger",
+              "init_args": {"save_dir": str(args.runs_dir), "name": arch}}
+    cli = make_cli(argv, trainer_defaults={"logger": logger})
+    timer = next(c for c in cli.trainer.callbacks if isinstance(c, TrainingTimer))
+    best = cli.trainer.checkpoint_callback.best_model_path
+    if not best:
+        raise OrchardError(f"training {arch} wrote no checkpoint")
+    val_acc = cli.trainer.callback_metrics.get("val_acc")
+    return {"arch": arch, "best_checkpoint": best, "log_dir": cli.trainer.log_dir,
+            "val_acc": float(val_acc) if val_acc is not None else None,
+            **{k: timer.result.get(k) for k in ("train_seconds", "epochs", "images_per_second")}}
+
+
+def main(argv: list[str]) -> int:
+    from benchmarks.latency import RESULTS_FILE, check_out_dir, run_latency
+    from benchmarks.latency_models import from_export_dir
+    from export.model_source import load_checkpoint_model
+    from export.pipeline import build_datamodule, export_from_source, say_data
+
+    args = apply_preset(build_parser().parse_args(argv))
+    for arch in args.arch:
+        check_name(arch)
+    out = Path(args.out)
+    check_out_dir(out, RESULTS_FILE)
+    if min(args.threads) < 1 or args.runs < 1 or args.epochs < 1:
+        raise OrchardError("--threads, --runs and --epochs must be positive")
+    dm = build_datamodule(None, args.data_root, per_class=args.per_class, seed=args.seed)
+    say_data(dm)
+    command = "python cli.py experiment latency " + shlex.join(argv)
+    training, models = {}, []
+    t_start = time.perf_counter()
+    with atomic_dir(out) as tmp:
+        for arch in args.arch:
+            print(f"== {arch}: train {args.epochs} epoch(s)")
+            training[arch] = train(arch, args)
+            print(f"== {arch}: export {training[arch]['best_checkpoint']}")
+            source = load_checkpoint_model(training[arch]["best_checkpoint"], arch)
+            export_from_source(source, tmp / "models" / arch, dm, test=args.test_images, seed=args.seed, verbose=False)
+            model = from_export_dir(tmp / "models" / arch)
+            model.tflite = {p: f for p, f in model.tflite.items() if p in args.precisions}
+            models.append(model)
+        print("== timing")
+        extra = {"training": training, "experiment": {"epochs": args.epochs, "per_class": args.per_class,
+                                                      "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick}}
+        results = run_latency(models, tmp, out, dm, args, command, extra)
+        make_readable(tmp)
+    print(f"study 2 done in {time.perf_counter() - t_start:.0f} s: {out / 'report.md'} "
+          f"({len(results['results'])} latency figures, {len(models)} models)")
+    return 0

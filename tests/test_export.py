@@ -1,0 +1,128 @@
+"""The export bridge end to end: real torch.onnx, real onnx2tf, real ONNX Runtime and TFLite interpreter."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export.bridge import export_model
+from export.errors import ParityError
+from export.parity import ParityThresholds
+from export.tflite_runtime import TFLiteModel, op_counts
+from tests._export_helpers import EXPORT_ARCH, export_report, exported, lightning_style_checkpoint  # noqa: F401
+from tests.conftest import run_cli
+
+FILES = ["export.json", "model.onnx", "model_float16.tflite", "model_float32.tflite", "model_int8.tflite"]
+
+
+def test_export_writes_exactly_the_five_files(exported):
+    assert sorted(p.name for p in exported.iterdir()) == FILES
+    assert not list(exported.parent.glob(".out.*")), "temporary folder left beside the export"
+
+
+def test_onnx_is_one_checked_file_with_static_batch_1(exported):
+    assert not list(exported.glob("*.onnx.data"))
+    model = onnx.load(str(exported / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 100, 100]
+
+
+def test_parity_figures_within_thresholds(exported):
+    r = export_report(exported)
+    limits = ParityThresholds()
+    assert r["extra"]["arch"] == EXPORT_ARCH and r["extra"]["checkpoint"].endswith("best.ckpt")
+    assert r["parity"]["source"] == "test_images" and r["parity"]["images"] > 50 and r["parity"]["passed"]
+    assert r["onnx"]["max_abs_diff"] <= limits.float32_max_abs_diff
+    assert r["tflite"]["float32"]["max_abs_diff"] <= limits.float32_max_abs_diff
+    assert r["tflite"]["float16"]["max_abs_diff"] <= limits.float16_max_abs_diff
+    assert r["tflite"]["int8"]["top1_agreement"] >= limits.int8_min_top1_agreement
+    for key in ("test_accuracy", "bytes"):
+        assert r["tflite"]["int8"][key] is not None
+    assert r["tflite"]["int8"]["bytes"] < r["tflite"]["float16"]["bytes"] < r["tflite"]["float32"]["bytes"]
+    assert r["seconds"]["total"] > 0
+
+
+def test_tflite_input_is_nhwc_and_float32_graph_has_no_transpose(exported):
+    for precision in ("float32", "float16", "int8"):
+        model = TFLiteModel(exported / f"model_{precision}.tflite")
+        assert model.input_shape == [1, 100, 100, 3]
+    ops = op_counts(exported / "model_float32.tflite")
+    assert "TRANSPOSE" not in ops and ops.get("MEAN") == 1 and ops.get("CONV_2D", 0) > 0
+    assert export_report(exported)["tflite"]["float32"]["ops"] == ops
+
+
+def test_int8_model_is_full_integer(exported):
+    model = TFLiteModel(exported / "model_int8.tflite")
+    assert model.is_quantized and np.dtype(model.input["dtype"]) == np.int8
+    dtypes = export_report(exported)["tflite"]["int8"]["tensor_dtypes"]
+    assert dtypes.get("int8", 0) > 20 and "float32" not in dtypes
+
+
+def test_tflite_outputs_match_pytorch_on_an_image(exported, tiny_fruits):
+    """Re-run one image through the saved float32 model and the checkpoint's PyTorch net."""
+    from export.data import fruits360, real_images
+    from export.model_source import load_checkpoint_model
+
+    _, images, _ = real_images(fruits360(tiny_fruits), calibration=1, test=1)
+    net = load_checkpoint_model(exported.parent / "best.ckpt").net
+    with torch.no_grad():
+        expected = net(images).numpy()
+    got = TFLiteModel(exported / "model_float32.tflite").predict(images.numpy())
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_failed_parity_check_leaves_nothing(tmp_path, tiny_fruits):
+    from datamodules import Fruits360DataModule
+    from export.model_source import fresh_model
+
+    dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=8, augment=False)
+    out = tmp_path / "export"
+    with pytest.raises(ParityError, match="max abs diff"):
+        export_model(fresh_model("alexnet").net, out, dm.sample_images(4, "train"), precisions=("float32",),
+                     thresholds=ParityThresholds(float32_max_abs_diff=0.0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-2000:]
+    return lines[0]
+
+
+def _bad(capsys, *args: str) -> str:
+    """``cli.main`` in this process (the exit code ``python cli.py`` would return, and its stderr)."""
+    import cli
+
+    capsys.readouterr()
+    assert cli.main(["export", *args]) == 2
+    return _one_error_line(capsys.readouterr().err)
+
+
+def test_corrupt_checkpoint_exits_2_as_a_process(tmp_path):
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    proc = run_cli("export", "--ckpt", str(corrupt), "--out", str(tmp_path / "out"), timeout=120)
+    assert proc.returncode == 2
+    assert "corrupt.ckpt is not a readable PyTorch checkpoint" in _one_error_line(proc.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.ckpt"]
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, tiny_fruits, capsys):
+    out = tmp_path / "out"
+    assert "does not exist" in _bad(capsys, "--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(out))
+    ckpt = lightning_style_checkpoint(tmp_path / "alexnet.ckpt", "alexnet", tiny_fruits)
+    wrong_arch = _bad(capsys, "--ckpt", str(ckpt), "--arch", "mobilenet_v1", "--out", str(out))
+    assert "holds architecture 'alexnet', not 'mobilenet_v1'" in wrong_arch
+    assert "unknown architecture 'resnet50'" in _bad(capsys, "--arch", "resnet50", "--out", str(out))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert "is a file" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tiny_fruits), "--out", str(a_file))
+    other = tmp_path / "not_an_export"
+    (other / "keep").mkdir(parents=True)
+    assert "not an export folder" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tiny_fruits), "--out", str(other))
+    assert "does not exist" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tmp_path / "nodata"), "--out", str(out))
+    assert not out.exists() and a_file.read_text() == "x" and (other / "keep").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "alexnet.ckpt", "not_an_export"]
