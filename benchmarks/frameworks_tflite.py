@@ -1,0 +1,80 @@
+"""TFLite from orchard's bridge (PyTorch -> ONNX -> onnx2tf) vs TFLite from the Keras-native converter.
+
+Both start from the same trained PyTorch weights; each step runs in a process of its own
+(onnx2tf sets ``TF_USE_LEGACY_KERAS=1`` process-wide and must not meet the Keras route).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BRIDGE_DIR = "bridge_export"
+KERAS_TFLITE = "keras_native_float32.tflite"
+
+
+def convert_keras_native(arch: str, num_classes: int, weights_npz: Path, out_path: Path) -> dict[str, Any]:
+    """Keras twin + copied weights -> ``TFLiteConverter.from_keras_model`` -> float32 ``.tflite``."""
+    from tf_models import build_keras_model, copy_torch_weights
+    from tf_models.convert import keras_to_tflite
+
+    model = build_keras_model(arch, num_classes=num_classes)
+    with np.load(weights_npz) as f:
+        copy_torch_weights(model, {k: f[k] for k in f.files})
+    t0 = time.perf_counter()
+    keras_to_tflite(model, out_path)
+    return {"path": str(out_path), "convert_seconds": time.perf_counter() - t0, "bytes": out_path.stat().st_size}
+
+
+def convert_bridge(arch: str, num_classes: int, weights_pt: Path, out_dir: Path, images_npz: Path) -> dict[str, Any]:
+    """PyTorch net + trained weights -> ``export.bridge.export_model`` (float32 only)."""
+    import torch
+
+    from export.bridge import export_model, tflite_file
+    from lightning_modules.architectures import build_model
+
+    net = build_model(arch, num_classes=num_classes)
+    net.load_state_dict(torch.load(weights_pt, weights_only=True))
+    net.eval()
+    with np.load(images_npz) as f:
+        calibration, test, labels = (torch.from_numpy(f[k]) for k in ("calibration", "test", "labels"))
+    t0 = time.perf_counter()
+    report = export_model(net, out_dir, calibration, test, labels, precisions=("float32",),
+                          extra={"arch": arch, "purpose": "benchmark frameworks"})
+    return {"path": str(out_dir / tflite_file("float32")), "convert_seconds": time.perf_counter() - t0,
+            "bytes": (out_dir / tflite_file("float32")).stat().st_size, "bridge_report": report}
+
+
+def measure_tflite(path: Path, images_nchw: np.ndarray, threads: int, invokes: int, warmup: int = 10) -> dict[str, Any]:
+    """Batch-1 ``invoke()`` latency (the paper's measurement), op counts and outputs on ``images_nchw``."""
+    from export.tflite_runtime import TFLiteModel, op_counts, run_one_image
+
+    model = TFLiteModel(path, threads)
+    nhwc = np.ascontiguousarray(images_nchw.transpose(0, 2, 3, 1))
+    outputs = np.concatenate([run_one_image(model, nhwc[i:i + 1]) for i in range(nhwc.shape[0])])
+    for i in range(warmup):
+        run_one_image(model, nhwc[i % nhwc.shape[0]][None])
+    times = []
+    model.set_input(nhwc[:1])
+    for _ in range(invokes):
+        t0 = time.perf_counter()
+        model.invoke()
+        times.append(time.perf_counter() - t0)
+    ms = sorted(t * 1000 for t in times)
+    return {
+        "latency_ms": {"median": statistics.median(ms), "min": ms[0], "p90": ms[int(0.9 * (len(ms) - 1))]},
+        "invokes": invokes,
+        "ops": op_counts(path),
+        "outputs": outputs.tolist(),
+    }
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Max/mean absolute difference of two logit arrays and how often their top-1 classes agree."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    diff = np.abs(a - b)
+    return {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+            "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean())}
