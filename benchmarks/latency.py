@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads
     return out
 
 
-def describe_model(model: LatencyModel, shown: callable = str) -> dict:
+def describe_model(model: LatencyModel, shown: Callable[[Path], str] = str) -> dict:
     """The per-model part of ``results.json`` (files, sizes, accuracies, export figures)."""
     entry = {"name": model.name, "params": model.params, "paper_params": PAPER_TRAINABLE_PARAMS.get(model.name),
              "weights": model.weights, "tflite": {p: shown(f) for p, f in model.tflite.items()},
@@ -96,7 +97,8 @@ def describe_model(model: LatencyModel, shown: callable = str) -> dict:
     if model.export:
         e = model.export
         entry["export"] = {"seconds": e["seconds"], "onnx_max_abs_diff": e["onnx"]["max_abs_diff"],
-                           "parity": {p: {k: v.get(k) for k in ("max_abs_diff", "top1_agreement", "test_accuracy")}
+                           "parity": {p: {k: v.get(k) for k in ("max_abs_diff", "max_abs_diff_probs", "top1_agreement",
+                                                                "test_accuracy")}
                                       for p, v in e["tflite"].items()},
                            "float32_ops": e["tflite"].get("float32", {}).get("ops")}
     return entry

@@ -49,22 +49,40 @@ def table1(results: dict) -> list[str]:
             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for m in results["models"]:
         paper = PAPER_TRAINABLE_PARAMS.get(m["name"])
+        params = f"{m['params']:,}" if m["params"] else "—"
         acc = m.get("test_accuracy", {})
         rows.append(
-            f"| {m['name']} | {m['params']:,} | {f'{paper:,}' if paper else NOT_GIVEN} | "
+            f"| {m['name']} | {params} | {f'{paper:,}' if paper else NOT_GIVEN} | "
             f"{_mb(m['bytes'].get('float32'))} | {_mb(m['bytes'].get('int8'))} | {_pct(acc.get('pytorch'))} | "
             f"{_pct(acc.get('float32'))} | {_pct(acc.get('int8'))} | {NOT_GIVEN} |")
     return rows
 
 
 def latency_table(results: dict) -> list[str]:
-    rows = ["| Model | Runtime | Precision | Threads | Mean ms | Median ms | p90 ms | Std ms | Min ms | Max ms | "
-            "Paper (phone) ms |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = ["| Model | Runtime | Precision | Threads | Mean ms | Median ms | p90 ms | Std ms | Min ms | Max ms |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["results"]:
         rows.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['threads']} | {r['mean_ms']:.2f} | "
                     f"{r['median_ms']:.2f} | {r['p90_ms']:.2f} | {r['std_ms']:.2f} | {r['min_ms']:.2f} | "
                     f"{r['max_ms']:.2f} |")
     return rows
+
+
+def export_table(results: dict) -> list[str]:
+    """Parity figures and export time of the models that came with an ``export.json``."""
+    rows = ["| Model | ONNX Runtime max abs diff | float32 max abs diff | float16 max abs diff (logits / probs) | "
+            "int8 top-1 agreement | Export s | float32 ops |", "|---|---:|---:|---:|---:|---:|---|"]
+    for m in results["models"]:
+        e = m.get("export")
+        if not e:
+            continue
+        par = e["parity"]
+        f16 = par.get("float16")
+        f16_text = f"{f16['max_abs_diff']:.1e} / {f16['max_abs_diff_probs']:.1e}" if f16 else "—"
+        ops = ", ".join(f"{k} {v}" for k, v in (e.get("float32_ops") or {}).items())
+        rows.append(f"| {m['name']} | {e['onnx_max_abs_diff']:.1e} | {par.get('float32', {}).get('max_abs_diff', 0):.1e} | "
+                    f"{f16_text} | {_pct(par.get('int8', {}).get('top1_agreement'))} | {e['seconds']['total']:.1f} | {ops} |")
+    return rows if len(rows) > 2 else []
 
 
 def training_table(results: dict) -> list[str]:
@@ -132,11 +150,16 @@ def render_report(results: dict, chart_name: str) -> str:
     if results.get("training"):
         lines += ["## Training (orchard's LightningCLI, best checkpoint exported)", "", *training_table(results), ""]
     lines += ["## Table 1: models", "", *table1(results), "",
-              "The paper's file sizes and accuracies for these models: " + NOT_GIVEN + ".", "",
-              "## Latency", "", *latency_table(results), "",
+              "The paper's file sizes and accuracies for these models: " + NOT_GIVEN + ".", ""]
+    if export_table(results):
+        lines += ["## Export: parity with PyTorch and time", "", *export_table(results), "",
+                  "float32 compares logits; float16 is checked on the softmax probabilities (limit 1e-2); "
+                  "int8 on the top-1 class (limit 98 %). Export time: ONNX export + onnx2tf + parity checks.", ""]
+    lines += ["## Latency", "", *latency_table(results), "",
               f"The paper's phone latencies for these models: {NOT_GIVEN} (measure them with the commands below).", "",
               f"![latency]({chart_name})", "",
               "## Measuring on an Android phone", "",
               "TFLite's `benchmark_model` times the same files the same way (warm-up, "
-              f"{s['runs']} runs, XNNPACK, the thread counts above):", "", "```sh", *results["android"]["commands"], "```", ""]
+              f"{s['runs']} runs, XNNPACK, the thread counts above):", "",
+              "```sh", *results["android"]["commands"], "```", ""]
     return "\n".join(lines)

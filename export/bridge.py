@@ -126,7 +126,7 @@ def export_model(
             onnx_info.update(compare(reference, run_onnx(onnx_session(tmp / ONNX_FILE, threads), images_np), labels))
             broken = failures({"onnx": onnx_info}, thresholds)
             if broken:  # no point converting further
-                raise ParityError(f"export of {type(net).__name__} to {out_dir} rejected: {'; '.join(broken)}")
+                raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
             t1 = time.perf_counter()
             paths = convert_to_tflite(tmp / ONNX_FILE, tmp, calibration_images.detach().cpu(), precisions)
             t2 = time.perf_counter()
@@ -164,7 +164,7 @@ def export_model(
             broken = _structural_failures(report, input_size) + failures(report, thresholds)
             report["parity"]["passed"] = not broken
             if broken:
-                raise ParityError(f"export of {type(net).__name__} to {out_dir} rejected: {'; '.join(broken)}")
+                raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
             report["seconds"]["total"] = time.perf_counter() - t_start
             write_json_atomic(tmp / REPORT_FILE, report)
             make_readable(tmp)

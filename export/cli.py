@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--arch", help=f"architecture: {', '.join(list_models())} (fresh, seeded weights without --ckpt)")
     src.add_argument("--num-classes", type=int, default=None, help="classes for fresh weights (default: the data's)")
     parser.add_argument("--out", default=None, help="export folder (default: runs/export/<arch>)")
-    data = parser.add_argument_group("real images for calibration and parity")
+    data = parser.add_argument_group("real images for calibration and parity (with --ckpt and no --data-root: "
+                                     "the checkpoint's own datamodule)")
     data.add_argument("--data-root", default=None,
                       help=f"Fruits-360 folder (default: the checkpoint's datamodule, else {DEFAULT_DATA_ROOT})")
     data.add_argument("--grouping", default="apple_pear_noise", choices=["apple_pear_noise", "none"])

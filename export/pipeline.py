@@ -73,7 +73,8 @@ def print_summary(report: dict, out: str | Path) -> None:
     o = report["onnx"]
     print(f"  model.onnx             {o['bytes'] / 1e6:7.3f} MB  ONNX Runtime max abs diff {o['max_abs_diff']:.2e}")
     for precision, e in report["tflite"].items():
-        figures = [f"max abs diff {e['max_abs_diff']:.2e}", f"top-1 agreement {e['top1_agreement']:.1%}"]
+        figures = [f"max abs diff {e['max_abs_diff']:.2e} (probabilities {e['max_abs_diff_probs']:.1e})",
+                   f"top-1 agreement {e['top1_agreement']:.1%}"]
         if e.get("test_accuracy") is not None:
             figures.append(f"test accuracy {e['test_accuracy']:.1%}")
         print(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f} MB  " + ", ".join(figures))

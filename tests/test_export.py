@@ -36,7 +36,8 @@ def test_parity_figures_within_thresholds(exported):
     assert r["parity"]["source"] == "test_images" and r["parity"]["images"] > 50 and r["parity"]["passed"]
     assert r["onnx"]["max_abs_diff"] <= limits.float32_max_abs_diff
     assert r["tflite"]["float32"]["max_abs_diff"] <= limits.float32_max_abs_diff
-    assert r["tflite"]["float16"]["max_abs_diff"] <= limits.float16_max_abs_diff
+    assert r["tflite"]["float16"]["max_abs_diff_probs"] <= limits.float16_max_abs_diff
+    assert r["parity"]["thresholds"]["compared_on"]["float16"] == "softmax probabilities"
     assert r["tflite"]["int8"]["top1_agreement"] >= limits.int8_min_top1_agreement
     for key in ("test_accuracy", "bytes"):
         assert r["tflite"]["int8"][key] is not None
