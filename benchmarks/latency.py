@@ -22,7 +22,6 @@ import numpy as np
 from common.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from common.errors import OrchardError
 from common.machine import machine_info
-from export.permissions import make_readable
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, check_name, list_models
 
 from .latency_models import LatencyModel, from_paths
@@ -197,7 +196,6 @@ def main(argv: list[str]) -> int:
             for m in models:
                 m.tflite = {p: f for p, f in m.tflite.items() if p in precisions}
         results = run_latency(models, tmp, out, dm, args, command)
-        make_readable(tmp)
     print(f"wrote {out / REPORT_FILE}, {out / RESULTS_FILE}, {out / CHART_FILE} "
           f"({len(results['results'])} figures)", file=sys.stdout)
     return 0

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from common.atomic import atomic_dir
 from common.errors import OrchardError
-from export.permissions import make_readable
 from lightning_modules.architectures import check_name, list_models
 
 QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5}
@@ -113,7 +112,6 @@ def main(argv: list[str]) -> int:
         extra = {"training": training, "experiment": {"epochs": args.epochs, "per_class": args.per_class,
                                                       "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick}}
         results = run_latency(models, tmp, out, dm, args, command, extra)
-        make_readable(tmp)
     print(f"study 2 done in {time.perf_counter() - t_start:.0f} s: {out / 'report.md'} "
           f"({len(results['results'])} latency figures, {len(models)} models)")
     return 0

@@ -20,7 +20,6 @@ from .errors import ExportError, ParityError
 from .export_friendly import export_copy
 from .onnx_export import export_onnx
 from .onnx_runtime import onnx_session, run_onnx
-from .permissions import make_readable
 from .parity import ParityThresholds, accuracy, compare, failures
 from .tflite_convert import PRECISIONS, convert_to_tflite
 from .tflite_runtime import TFLiteModel, op_counts, tensor_dtypes
@@ -167,7 +166,6 @@ def export_model(
                 raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
             report["seconds"]["total"] = time.perf_counter() - t_start
             write_json_atomic(tmp / REPORT_FILE, report)
-            make_readable(tmp)
     except NotADirectoryError as e:
         raise ExportError(str(e)) from None
     return report
