@@ -30,8 +30,8 @@ from .transfer_progress import StudyDisplay, format_seconds
 # --quick: the whole study on the synthetic samples in a few minutes on 2 CPU cores (make demo).
 QUICK = {
     "n": 3, "fruits_root": "data/fruits360-synthetic", "cifar_root": "data/cifar-synthetic", "cifar_dataset": "cifar100",
-    "epochs": {"scratch": 8, "stage1": 3, "stage2": 3, "stage3": 4},
-    "per_class": 100, "stage2_per_class": 80, "cifar_per_class": 20,
+    "epochs": {"scratch": 10, "stage1": 3, "stage2": 3, "stage3": 8},
+    "per_class": 100, "stage2_per_class": 60, "cifar_per_class": 20,
 }
 
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the others are reported from earlier runs in --out")
     add("--fit-arg", action="append", default=[], metavar="ARG",
         help="extra LightningCLI argument for every run, e.g. --fit-arg=--trainer.accelerator=gpu (repeatable)")
+    add("--threads", type=int, help="torch threads for every run (default: torch's, one per core; on a machine "
+        "shared with other jobs, 1 avoids oversubscribed cores that slow training several-fold)")
     add("--out", default="reports/transfer", help="output folder (default: %(default)s)")
     return parser
 
@@ -83,11 +85,13 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         cifar_root=pick("cifar_root", "data/cifar-synthetic"), cifar_dataset=pick("cifar_dataset", "cifar100"),
         epochs=epochs, per_class=pick("per_class"), stage2_per_class=pick("stage2_per_class"),
         cifar_per_class=pick("cifar_per_class"), batch_size=args.batch_size, target_accuracy=args.target_accuracy,
-        out=Path(args.out), stages=stages, fit_args=list(args.fit_arg))
+        out=Path(args.out), stages=stages, fit_args=list(args.fit_arg), threads=args.threads)
     if options.n < 1:
         raise OrchardError(f"--n must be at least 1, got {options.n}")
     if not 0.0 < options.target_accuracy <= 1.0:
         raise OrchardError(f"--target-accuracy is a fraction in (0, 1], got {options.target_accuracy}")
+    if options.threads is not None and options.threads < 1:
+        raise OrchardError(f"--threads must be at least 1, got {options.threads}")
     if options.out.exists() and not options.out.is_dir():
         raise OrchardError(f"--out {options.out} is a file, not a folder")
     return options
@@ -164,6 +168,10 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     options = options_from_args(args)
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
     if args.quick:
         ensure_synthetic_samples(options)
     command = shlex.join(["python", "cli.py", "experiment", "transfer", *argv])

@@ -45,6 +45,7 @@ class StudyOptions:
     out: Path = Path("reports/transfer")
     stages: tuple[str, ...] = STAGES
     fit_args: list[str] = field(default_factory=list)
+    threads: Optional[int] = None  # torch intra-op threads (None: torch's default, one per core)
 
     @property
     def runs_dir(self) -> Path:

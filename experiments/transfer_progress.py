@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from .transfer_plan import RunSpec
 
 STAGE_LABELS = {
-    "scratch": "scratch (apple/pear/noise)",
+    "scratch": "scratch",
     "stage1": "stage 1 (CIFAR)",
-    "stage2": "stage 2 (Fruits-360, conv1-3 frozen)",
-    "stage3": "stage 3 (apple/pear/noise, conv1-4 frozen)",
+    "stage2": "stage 2 (Fruits-360)",
+    "stage3": "stage 3 (apple/pear/noise)",
 }
 
 

@@ -113,9 +113,9 @@ def _ratio(value: Optional[float]) -> str:
     return f"{value:.1f}x" if value is not None else "-"
 
 
-def _stage_table(s: StageSummary, target: float) -> list[str]:
+def _stage_table(s: StageSummary, target: float, title: str) -> list[str]:
     paper = PAPER[s.stage]
-    lines = [f"### {TITLES[s.stage]}", "",
+    lines = [f"### {title}", "",
              f"| Run | Seed | Epochs | Train time | Test accuracy (%) | Time to {100 * target:g} % val acc |",
              "|---|---|---|---|---|---|"]
     for i, (r, hit) in enumerate(zip(sorted(s.runs, key=lambda r: r["seed"]), s.to_target), start=1):
@@ -152,7 +152,8 @@ def render_report(records: list[dict[str, Any]], machine: dict[str, Any], option
     lines = [
         "# Study 1: staged transfer learning vs training from scratch", "",
         f"Command: `{command}`", "",
-        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), GPU: {machine.get('gpu') or 'none'}; "
+        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores, {machine.get('torch_threads')} torch threads), "
+        f"GPU: {machine.get('gpu') or 'none'}; "
         f"torch {versions.get('torch')}, pytorch-lightning {versions.get('pytorch-lightning')}, Python {machine.get('python')}.", "",
         f"Architecture `{options['arch']}`. Train time is the `TrainingTimer`'s: training epochs only, validation and "
         "testing excluded. Test accuracy is read after the last epoch (the paper's fixed-epoch reading); "
@@ -165,8 +166,11 @@ def render_report(records: list[dict[str, Any]], machine: dict[str, Any], option
         "The paper's times are minutes on its own machine; ours are seconds here. Compare the ratios.", "",
         "## Tables", "",
     ]
+    titles = dict(TITLES)
+    if stage1_data == "cifar10":
+        titles["stage1"] += " (here CIFAR-10 stands in)"
     for stage in STAGES:
-        lines += _stage_table(summary[stage], target)
+        lines += _stage_table(summary[stage], target, titles[stage])
     lines += [
         "## Speedup", "",
         "| | ours | paper |", "|---|---|---|",
