@@ -40,6 +40,7 @@ def shard_worker(rank: int, world: int, init_file: str, out_dir: str, cases: lis
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
+        dist.barrier()  # both ranks connected before either can finish and tear the group down
         seen: dict[str, dict[str, list]] = {}
         for n, batch_size in cases:
             images, labels = torch.zeros(n, 3, 4, 4, dtype=torch.uint8), torch.arange(n)
@@ -51,5 +52,6 @@ def shard_worker(rank: int, world: int, init_file: str, out_dir: str, cases: lis
                     epochs.append({"len": len(batches), "batches": [b[1].tolist() for b in batches]})
                 seen.setdefault(f"{n}x{batch_size}", {})[str(drop_last)] = epochs
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(seen))
+        dist.barrier()
     finally:
         dist.destroy_process_group()
