@@ -148,6 +148,7 @@ def test_a_stage_without_its_upstream_run_fails_in_one_line(study_args, tmp_path
     (["--stages", "stage9"], "unknown stage(s) stage9"),
     (["--n", "0"], "--n must be at least 1"),
     (["--target-accuracy", "95"], "--target-accuracy is a fraction"),
+    (["--threads", "0"], "--threads must be at least 1"),
 ])
 def test_bad_options_fail_in_one_line(argv, message, capsys):
     assert cli.main(["experiment", "transfer", *argv]) == 2
