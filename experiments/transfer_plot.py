@@ -42,10 +42,10 @@ def plot_study(records: list[dict[str, Any]], path: str | Path, target: float, n
     ax_paper.set_ylabel("paper, minutes (hatched)", color=COLOURS["paper"])
     ax_time.set_xticks(list(range(1, runs_shown + 1)) + [paper_x], [str(i) for i in range(1, runs_shown + 1)] + ["paper\nmean"])
     ax_time.set(title="train time per run (ours: seconds; paper: minutes)", xlabel="run", ylabel="ours, seconds")
-    ax_time.legend(loc="upper center", fontsize=8)
+    ax_time.legend(loc="best", fontsize=8)
     ax_acc.set_xticks(list(range(1, runs_shown + 1)))
     ax_acc.set(title="test accuracy per run", xlabel="run", ylabel="%")
-    ax_acc.legend(fontsize=7, loc="lower right")
+    ax_acc.legend(fontsize=7, loc="best", framealpha=0.6)
     ours = speedups(summary, n)["train_time"]
     bars = [("paper", PAPER_SPEEDUP, COLOURS["paper"])] + ([("ours", ours, COLOURS["stage3"])] if ours else [])
     ax_speed.bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
