@@ -28,6 +28,7 @@ import numpy as np
 
 from common.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from common.errors import OrchardError
+from common.threads import OPENMP_DEFAULTS
 
 from .frameworks_report import TRAINING_KINDS, paired_ratios, report_markdown, spread, summarise_training, training_ratios, write_chart
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PyTorch memory format for Lightning and the plain loop (default: ImageClassifier's default)")
     p.add_argument("--infer-batch-sizes", type=int, nargs="+", default=[1, 64])
     p.add_argument("--infer-images", type=int, default=256, help="test images per inference measurement")
-    p.add_argument("--tflite-invokes", type=int, default=300, help="timed invoke() calls per TFLite measurement")
+    p.add_argument("--tflite-invokes", type=int, default=1000, help="timed invoke() calls per model and repeat")
     p.add_argument("--skip-tflite", action="store_true", help="leave out the TFLite route comparison")
     p.add_argument("--quick", action="store_true",
                    help="tiny synthetic data, 1 repeat, 2 epochs, few inference images (tests and demos)")
@@ -83,15 +84,17 @@ def check_args(args: argparse.Namespace) -> None:
             raise OrchardError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if any(b < 1 for b in args.infer_batch_sizes):
         raise OrchardError(f"--infer-batch-sizes must be positive, got {args.infer_batch_sizes}")
+    if args.data_root and not Path(args.data_root).is_dir():
+        raise OrchardError(f"data root {args.data_root} does not exist")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OrchardError(f"output folder {out} is a file")
 
 
 def resolve_data_root(args: argparse.Namespace, work: Path) -> Path:
     """``--data-root``, else the real subset, else the synthetic sample (a tiny fresh one for ``--quick``)."""
     if args.data_root:
-        root = Path(args.data_root)
-        if not root.is_dir():
-            raise OrchardError(f"data root {root} does not exist")
-        return root
+        return Path(args.data_root)
     if args.quick:
         from datamodules.synthetic import make_synthetic_fruits
 
@@ -143,6 +146,7 @@ class Runner:
         Path(f"{stem}.spec.json").write_text(json.dumps(spec, indent=1))
         log = Path(f"{stem}.log")
         cmd = [sys.executable, "-m", "benchmarks.frameworks_worker", f"{stem}.spec.json"]
+        t0 = time.perf_counter()
         with open(log, "w") as f:
             try:
                 proc = subprocess.run(cmd, cwd=REPO, env=worker_env(self.threads, kind), stdout=f,
@@ -152,7 +156,9 @@ class Runner:
         if proc.returncode != 0 or not Path(f"{stem}.json").is_file():
             tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:] or ["(no output)"]
             raise OrchardError(f"{kind} measurement failed with exit code {proc.returncode}: {tail[0][:300]} (log: {log})")
-        return json.loads(Path(f"{stem}.json").read_text())
+        result = json.loads(Path(f"{stem}.json").read_text())
+        result["process_seconds"] = time.perf_counter() - t0
+        return result
 
 
 def rotated(kinds: tuple[str, ...], r: int) -> list[str]:
@@ -186,7 +192,7 @@ def save_tflite_images(arrays_file: Path, out: Path, n: int, seed: int) -> None:
 
 def run_tflite(args: argparse.Namespace, run: Runner, work: Path, num_classes: int, weights_pt: Path,
                schedule: list[str]) -> dict[str, Any]:
-    """Convert the trained weights both ways, then time both models in alternating processes."""
+    """Convert the trained weights both ways, then time both models (alternating, one process per repeat)."""
     try:
         import export.bridge  # noqa: F401
     except ImportError as e:
@@ -206,12 +212,15 @@ def run_tflite(args: argparse.Namespace, run: Runner, work: Path, num_classes: i
         "bridge": run("bridge_tflite", arch=args.arch, num_classes=num_classes, weights_pt=str(weights_pt),
                       out=str(work / BRIDGE_DIR), images_npz=str(images_npz)),
     }
-    latency: dict[str, list[dict[str, Any]]] = {"bridge": [], "keras_native": []}
+    routes = ("bridge", "keras_native")
+    latency: dict[str, list[dict[str, Any]]] = {route: [] for route in routes}
     for r in range(args.repeats):
-        for route in rotated(("bridge", "keras_native"), r):
-            schedule.append(f"tflite_{route}")
-            latency[route].append(run("tflite_latency", model=conversions[route]["path"], images_npz=str(images_npz),
-                                      output_images=16 if args.quick else 64, invokes=args.tflite_invokes))
+        order = rotated(routes, r)
+        schedule.append("tflite_" + "+".join(order))
+        measured = run("tflite_latency", models={route: conversions[route]["path"] for route in order},
+                       images_npz=str(images_npz), output_images=16 if args.quick else 64, invokes=args.tflite_invokes)
+        for route in routes:
+            latency[route].append({**measured[route], "peak_rss_mb": measured["peak_rss_mb"]})
     with np.load(images_npz) as f:
         test = torch.from_numpy(f["test"])
     from lightning_modules.architectures import build_model
@@ -266,8 +275,6 @@ def main(argv: list[str]) -> int:
         apply_quick(args)
     check_args(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise OrchardError(f"output folder {out} is a file")
     channels_last = default_channels_last() if args.channels_last is None else args.channels_last
     work = Path(tempfile.mkdtemp(prefix="orchard-frameworks-"))
     ok = False
@@ -281,7 +288,7 @@ def main(argv: list[str]) -> int:
     finally:
         if ok and not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-        else:
+        else:  # a failed measurement's logs are in there
             print(f"work folder kept: {work}", file=sys.stderr)
     r = results["ratios"]
     print(f"lightning/keras {r['lightning_over_keras']['median']:.2f}x, lightning/pytorch "
@@ -322,7 +329,7 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
             print(f"[{len(schedule)}] {kind:9s} repeat {r + 1}: {result['images_per_second']:.0f} img/s over "
                   f"{result['epochs']} epochs, epoch seconds {', '.join(f'{s:.2f}' for s in result['epoch_seconds'])}",
                   flush=True)
-    peak = run("peak")["matmul_gflops"]
+    peak = run("peak", seconds=0.5 if args.quick else 3.0)["matmul_gflops"]
     training = summarise_training(runs)
     ratios = training_ratios(runs)
     tflite = {"available": False, "reason": "--skip-tflite"} if args.skip_tflite else \
@@ -334,9 +341,11 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
         "and start-up (process start to first epoch: imports, data, model, trainer) is separate.",
         "Lightning: orchard's LightningCLI Trainer with its defaults (CSV logger logging every 10 steps, rich "
         "progress bar rendered as in a terminal, TrainingTimer, best/last checkpoints, validation every epoch); "
-        "its time is TrainingTimer's, which pauses for validation (checkpoint writing at the end of "
-        "validation is counted as training time).",
-        f"PyTorch memory format: {'channels_last' if channels_last else 'contiguous (NCHW)'} for both PyTorch runs.",
+        "its time is TrainingTimer's, which pauses for validation and stops before the end-of-epoch "
+        "checkpoint writing.",
+        f"PyTorch, both runs: {'channels_last' if channels_last else 'contiguous (NCHW)'} memory format, "
+        "ImageClassifier's optimizer (fused on CPU), the OpenMP environment `python cli.py` sets "
+        f"({', '.join(f'{k}={v}' for k, v in OPENMP_DEFAULTS.items())} unless set; see common/threads.py).",
         "Keras: Keras 3 on TensorFlow 2.19 (tf.keras's default), compiled with its defaults (no XLA on CPU), "
         "tf.data input pipeline with the same augmentation, progress bar on (verbose=1).",
         "Inference: Lightning via trainer.predict, PyTorch via net(x) under inference_mode, Keras via "

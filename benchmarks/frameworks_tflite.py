@@ -48,28 +48,41 @@ def convert_bridge(arch: str, num_classes: int, weights_pt: Path, out_dir: Path,
             "bytes": (out_dir / tflite_file("float32")).stat().st_size, "bridge_report": report}
 
 
-def measure_tflite(path: Path, images_nchw: np.ndarray, threads: int, invokes: int, warmup: int = 10) -> dict[str, Any]:
-    """Batch-1 ``invoke()`` latency (the paper's measurement), op counts and outputs on ``images_nchw``."""
+def measure_tflite(models: dict[str, str], images_nchw: np.ndarray, threads: int, invokes: int,
+                   block: int = 10, warmup: int = 10) -> dict[str, Any]:
+    """Batch-1 ``invoke()`` latency (the paper's measurement) of several models, alternating in blocks.
+
+    Both models live in this one process (the same runtime, one thread pool busy at a time)
+    and take turns every ``block`` invokes, in the order given, so drift on a shared machine
+    hits them alike. Also returns op counts and each model's outputs on ``images_nchw``.
+
+    Args:
+        models: ``{name: .tflite path}``.
+        invokes: timed invokes per model.
+    """
     from export.tflite_runtime import TFLiteModel, op_counts, run_one_image
 
-    model = TFLiteModel(path, threads)
     nhwc = np.ascontiguousarray(images_nchw.transpose(0, 2, 3, 1))
-    outputs = np.concatenate([run_one_image(model, nhwc[i:i + 1]) for i in range(nhwc.shape[0])])
-    for i in range(warmup):
-        run_one_image(model, nhwc[i % nhwc.shape[0]][None])
-    times = []
-    model.set_input(nhwc[:1])
-    for _ in range(invokes):
-        t0 = time.perf_counter()
-        model.invoke()
-        times.append(time.perf_counter() - t0)
-    ms = sorted(t * 1000 for t in times)
-    return {
-        "latency_ms": {"median": statistics.median(ms), "min": ms[0], "p90": ms[int(0.9 * (len(ms) - 1))]},
-        "invokes": invokes,
-        "ops": op_counts(path),
-        "outputs": outputs.tolist(),
-    }
+    loaded = {name: TFLiteModel(path, threads) for name, path in models.items()}
+    result: dict[str, Any] = {}
+    for name, model in loaded.items():
+        outputs = np.concatenate([run_one_image(model, nhwc[i:i + 1]) for i in range(nhwc.shape[0])])
+        for i in range(warmup):
+            run_one_image(model, nhwc[i % nhwc.shape[0]][None])
+        model.set_input(nhwc[:1])
+        result[name] = {"ops": op_counts(models[name]), "outputs": outputs.tolist(), "times": []}
+    while any(len(r["times"]) < invokes for r in result.values()):
+        for name, model in loaded.items():
+            times = result[name]["times"]
+            for _ in range(min(block, invokes - len(times))):
+                t0 = time.perf_counter()
+                model.invoke()
+                times.append(time.perf_counter() - t0)
+    for r in result.values():
+        ms = sorted(t * 1000 for t in r.pop("times"))
+        r["latency_ms"] = {"median": statistics.median(ms), "min": ms[0], "p90": ms[int(0.9 * (len(ms) - 1))]}
+        r["invokes"] = len(ms)
+    return result
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

@@ -47,8 +47,8 @@ def _set_threads(kind: str, threads: int) -> dict[str, Any]:
     return {"tflite_interpreter": threads}
 
 
-def matmul_gflops(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
-    """Best float32 ``n x n`` matmul throughput (GFLOP/s) with PyTorch: the CPU's practical peak."""
+def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
+    """Best float32 ``n x n`` matmul throughput (GFLOP/s) with PyTorch's threads: the CPU's practical peak."""
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -104,9 +104,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
         with np.load(spec["images_npz"]) as f:
             images = f["test"][: spec["output_images"]]
-        result = fn(Path(spec["model"]), images, spec["threads"], spec["invokes"])
+        result = fn(spec["models"], images, spec["threads"], spec["invokes"])
     else:
-        result = {"matmul_gflops": fn(spec["threads"])}
+        result = {"matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0)
     result.pop("first_epoch_start", None)

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.frameworks import main as frameworks_main
 from benchmarks.frameworks import rotated
 from benchmarks.frameworks_data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
 from benchmarks.frameworks_flops import forward_flops
 from benchmarks.frameworks_report import paired_ratios, spread, steady_state
 from benchmarks.frameworks_torch_loop import plain_optimizer, train_plain
+from common.errors import OrchardError
 from lightning_modules.architectures import build_model
 from lightning_modules.classifier import ImageClassifier
 from tests.conftest import run_cli
@@ -77,7 +79,7 @@ def test_plain_optimizer_is_the_classifiers_optimizer():
 def test_plain_loop_trains_and_times_like_the_timer(work):
     data = ArrayDataModule(str(work), batch_size=16)
     data.setup()
-    net = build_model("mobilenet_v2", data.num_classes)
+    net = build_model("alexnet", data.num_classes).to(memory_format=torch.channels_last)
     before = [p.detach().clone() for p in net.parameters()]
     seen_orders = []
     result = train_plain(net, data, plain_optimizer(net.parameters()), epochs=2,
@@ -91,16 +93,27 @@ def test_plain_loop_trains_and_times_like_the_timer(work):
     assert not torch.equal(seen_orders[0], seen_orders[1])  # reshuffled per epoch
 
 
+def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path):
+    proc = run_cli("benchmark", "frameworks", "--quick", "--arch", "resnet", "--out", str(tmp_path / "out"), timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "unknown architecture 'resnet'" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("args,message", [
-    (["--arch", "resnet"], "unknown architecture 'resnet'"),
     (["--repeats", "0"], "--repeats must be at least 1"),
     (["--data-root", "/nonexistent/fruits"], "data root /nonexistent/fruits does not exist"),
 ])
-def test_bad_input_is_a_one_line_error(args, message, tmp_path):
-    proc = run_cli("benchmark", "frameworks", "--quick", "--out", str(tmp_path / "out"), *args, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr
+def test_bad_options_are_refused_before_any_measurement(args, message, tmp_path):
+    with pytest.raises(OrchardError, match=message):
+        frameworks_main(["--quick", "--out", str(tmp_path / "out"), *args])
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OrchardError, match="is a file"):
+        frameworks_main(["--quick", "--out", str(tmp_path / "taken")])
 
 
 def test_quick_run_writes_results_report_and_chart(tmp_path):
