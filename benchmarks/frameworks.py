@@ -329,7 +329,8 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
             print(f"[{len(schedule)}] {kind:9s} repeat {r + 1}: {result['images_per_second']:.0f} img/s over "
                   f"{result['epochs']} epochs, epoch seconds {', '.join(f'{s:.2f}' for s in result['epoch_seconds'])}",
                   flush=True)
-    peak = run("peak", seconds=0.5 if args.quick else 3.0)["matmul_gflops"]
+    peak_run = run("peak", seconds=0.5 if args.quick else 3.0)
+    peak = peak_run["matmul_gflops"]
     training = summarise_training(runs)
     ratios = training_ratios(runs)
     tflite = {"available": False, "reason": "--skip-tflite"} if args.skip_tflite else \
@@ -348,6 +349,11 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
         f"({', '.join(f'{k}={v}' for k, v in OPENMP_DEFAULTS.items())} unless set; see common/threads.py).",
         "Keras: Keras 3 on TensorFlow 2.19 (tf.keras's default), compiled with its defaults (no XLA on CPU), "
         "tf.data input pipeline with the same augmentation, progress bar on (verbose=1).",
+        "Memory: peak RSS of each measurement process (resource.getrusage); 'RSS added by the run' is the peak "
+        "minus the RSS once the framework and orchard's modules are imported. The plain-PyTorch process imports "
+        "orchard's datamodules, which import Lightning: importing pytorch_lightning adds "
+        f"{peak_run['import_rss']['pytorch_lightning_adds_mb']:.0f} MB to torch's "
+        f"{peak_run['import_rss']['torch_mb']:.0f} MB.",
         "Inference: Lightning via trainer.predict, PyTorch via net(x) under inference_mode, Keras via "
         "model.predict; all three include the uint8 -> float normalisation.",
     ]

@@ -56,6 +56,7 @@ def summarise_training(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 b: spread([r["inference_images_per_second"].get(b) for r in kind_runs]) for b in batch_sizes
             },
             "peak_rss_mb": spread([r["peak_rss_mb"] for r in kind_runs]),
+            "training_rss_mb": spread([r["peak_rss_mb"] - r["rss_after_import_mb"] for r in kind_runs]),
             "rss_after_import_mb": spread([r["rss_after_import_mb"] for r in kind_runs]),
             "val_acc": spread([r.get("val_acc") for r in kind_runs]),
         }
@@ -115,13 +116,13 @@ def report_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | {_fmt(v['median'], '.3f')} | {_fmt(v['min'], '.3f')} | {_fmt(v['max'], '.3f')} |")
     lines += ["", "## Training and inference", "",
               "| | training img/s (steady) | epoch s (steady) | first-epoch overhead s | start-up s | "
-              + " | ".join(f"inference b{b} img/s" for b in cfg["infer"]) + " | peak RSS MB |",
-              "|---|---|---|---|---|" + "---|" * len(cfg["infer"]) + "---|"]
+              + " | ".join(f"inference b{b} img/s" for b in cfg["infer"]) + " | peak RSS MB | RSS added by the run MB |",
+              "|---|---|---|---|---|" + "---|" * len(cfg["infer"]) + "---|---|"]
     for kind, v in s.items():
         inf = " | ".join(_mmm(v["inference_images_per_second"].get(str(b), {}), ".0f") for b in cfg["infer"])
         lines.append(f"| {v['label']} | {_mmm(v['training_images_per_second'], '.0f')} | {_mmm(v['epoch_seconds'])} | "
                      f"{_mmm(v['first_epoch_overhead_seconds'])} | {_mmm(v['startup_seconds'], '.1f')} | {inf} | "
-                     f"{_mmm(v['peak_rss_mb'], '.0f')} |")
+                     f"{_mmm(v['peak_rss_mb'], '.0f')} | {_mmm(v['training_rss_mb'], '.0f')} |")
     lim = results.get("limits", {})
     if lim:
         lines += ["", "## What limits it", "",

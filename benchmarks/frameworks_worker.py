@@ -47,6 +47,16 @@ def _set_threads(kind: str, threads: int) -> dict[str, Any]:
     return {"tflite_interpreter": threads}
 
 
+def import_footprint_mb() -> dict[str, float]:
+    """Resident memory after importing torch, then pytorch_lightning (what Lightning's import adds)."""
+    import torch  # noqa: F401
+
+    before = _rss_mb()
+    import pytorch_lightning  # noqa: F401
+
+    return {"torch_mb": before, "pytorch_lightning_adds_mb": _rss_mb() - before}
+
+
 def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
     """Best float32 ``n x n`` matmul throughput (GFLOP/s) with PyTorch's threads: the CPU's practical peak."""
     import torch
@@ -106,7 +116,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             images = f["test"][: spec["output_images"]]
         result = fn(spec["models"], images, spec["threads"], spec["invokes"])
     else:
-        result = {"matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
+        result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0)
     result.pop("first_epoch_start", None)
