@@ -347,8 +347,9 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
         f"PyTorch, both runs: {'channels_last' if channels_last else 'contiguous (NCHW)'} memory format, "
         "ImageClassifier's optimizer (fused on CPU), the OpenMP environment `python cli.py` sets "
         f"({', '.join(f'{k}={v}' for k, v in OPENMP_DEFAULTS.items())} unless set; see common/threads.py).",
-        "Keras: Keras 3 on TensorFlow 2.19 (tf.keras's default), compiled with its defaults (no XLA on CPU), "
-        "tf.data input pipeline with the same augmentation, progress bar on (verbose=1).",
+        "Keras: Keras 3 on TensorFlow 2.19 (what tf.keras is by default; see tf_models/backend.py), compiled "
+        "with its defaults (no XLA on CPU, oneDNN on), intra- and inter-op threads = --threads, tf.data input "
+        "pipeline (prefetching, same augmentation), progress bar on (verbose=1), same initial weights.",
         "Memory: peak RSS of each measurement process (resource.getrusage); 'RSS added by the run' is the peak "
         "minus the RSS once the framework and orchard's modules are imported. The plain-PyTorch process imports "
         "orchard's datamodules, which import Lightning: importing pytorch_lightning adds "

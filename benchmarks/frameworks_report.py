@@ -109,11 +109,12 @@ def report_markdown(results: dict[str, Any]) -> str:
         "",
         "## Ratios",
         "",
-        "| ratio | median | min | max |",
-        "|---|---|---|---|",
+        "| ratio | median | min | max | per repeat |",
+        "|---|---|---|---|---|",
     ]
     for name, v in r.items():
-        lines.append(f"| {name} | {_fmt(v['median'], '.3f')} | {_fmt(v['min'], '.3f')} | {_fmt(v['max'], '.3f')} |")
+        per_repeat = ", ".join(f"{x:.2f}" for x in v.get("values", []))
+        lines.append(f"| {name} | {_fmt(v['median'], '.3f')} | {_fmt(v['min'], '.3f')} | {_fmt(v['max'], '.3f')} | {per_repeat} |")
     lines += ["", "## Training and inference", "",
               "| | training img/s (steady) | epoch s (steady) | first-epoch overhead s | start-up s | "
               + " | ".join(f"inference b{b} img/s" for b in cfg["infer"]) + " | peak RSS MB | RSS added by the run MB |",
