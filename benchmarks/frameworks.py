@@ -356,7 +356,9 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
         f"{peak_run['import_rss']['pytorch_lightning_adds_mb']:.0f} MB to torch's "
         f"{peak_run['import_rss']['torch_mb']:.0f} MB.",
         "Inference: Lightning via trainer.predict, PyTorch via net(x) under inference_mode, Keras via "
-        "model.predict; all three include the uint8 -> float normalisation.",
+        "model.predict; all three include the uint8 -> float normalisation. trainer.predict and model.predict "
+        "are one call over --infer-images test images, so their per-call set-up (loops, hooks, progress bar; "
+        "tf.data and the traced function) is part of the figure.",
     ]
     if data["synthetic"]:
         notes.append("The data is SYNTHETIC (procedurally generated), not Fruits-360 photographs.")
