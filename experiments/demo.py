@@ -7,7 +7,11 @@ from __future__ import annotations
 import sys
 import time
 
-from common.errors import run_guarded
+from common.threads import apply_openmp_defaults
+
+apply_openmp_defaults()  # before torch is imported, as cli.py does (see common/threads.py)
+
+from common.errors import run_guarded  # noqa: E402
 
 
 def main() -> int:
