@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -12,6 +11,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from common.atomic import atomic_path
 
 from .errors import DataError
 
@@ -69,15 +70,8 @@ def cache_key(paths: Sequence[Path], size: int) -> str:
 
 def atomic_torch_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary name beside ``path``, renamed when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_images_cached(paths: Sequence[Path], size: int = 100, cache_dir: Path | None = None, name: str = "images") -> torch.Tensor:

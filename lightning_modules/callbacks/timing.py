@@ -1,14 +1,14 @@
 """Wall-clock training time, validation and test excluded."""
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
+
+from common.atomic import write_json_atomic
 
 
 def _sync(device: torch.device) -> None:
@@ -91,11 +91,7 @@ class TrainingTimer(pl.Callback):
         }
         log_dir = trainer.log_dir if trainer.loggers else None  # a collective under DDP: every rank must ask
         if trainer.is_global_zero and log_dir:  # no logger, no run folder to write into
-            path = Path(log_dir) / self.filename
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(self.result, indent=2) + "\n")
-            os.replace(tmp, path)
+            write_json_atomic(Path(log_dir) / self.filename, self.result)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_seconds": list(self.epoch_seconds), "images": self.images}
