@@ -9,6 +9,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from common.atomic import atomic_path
+
 from .errors import DataError
 
 FRUITS360_URL = "https://github.com/fruits-360/fruits-360-100x100/archive/refs/heads/main.zip"
@@ -16,14 +18,10 @@ FRUITS360_URL = "https://github.com/fruits-360/fruits-360-100x100/archive/refs/h
 
 def fetch(url: str, dest: Path, timeout: float = 30.0) -> Path:
     """Download ``url`` to ``dest`` (via a temporary file, renamed when complete)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             shutil.copyfileobj(response, out, length=1 << 20)
-        os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        Path(tmp).unlink(missing_ok=True)
         reason = getattr(e, "reason", e)
         raise DataError(f"cannot download {url}: {reason} (no network? download it elsewhere and pass its folder as --root)") from None
     return dest
