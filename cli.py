@@ -38,9 +38,11 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from common.allocator import tune_malloc
     from common.threads import apply_openmp_defaults
 
     apply_openmp_defaults()  # before anything imports torch (see common/threads.py)
+    tune_malloc()  # activations reuse freed memory instead of page-faulting it in (see common/allocator.py)
     from common.errors import run_guarded
 
     if not argv or argv[0] in {"-h", "--help"}:

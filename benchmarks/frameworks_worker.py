@@ -131,6 +131,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from common.allocator import tune_malloc
+
+    tune_malloc()  # every framework's process, as `python cli.py` does for a user's runs
     spec = json.loads(Path(argv[0]).read_text())
     result = run(spec)
     out = Path(spec["result"])

@@ -7,9 +7,11 @@ from __future__ import annotations
 import sys
 import time
 
+from common.allocator import tune_malloc
 from common.threads import apply_openmp_defaults
 
 apply_openmp_defaults()  # before torch is imported, as cli.py does (see common/threads.py)
+tune_malloc()  # as cli.py does (see common/allocator.py)
 
 from common.errors import run_guarded  # noqa: E402
 

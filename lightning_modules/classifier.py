@@ -6,6 +6,7 @@ from typing import Any, Literal, Optional, Union
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .architectures import build_model, trainable_params
@@ -58,6 +59,7 @@ class ImageClassifier(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.train_loss = MeanMetric(nan_strategy="disable")  # the epoch's mean training loss
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
@@ -82,44 +84,61 @@ class ImageClassifier(pl.LightningModule):
             return self.net.head(x)
         return self.net(x)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        """Validation and test: loss logged per epoch, accuracy accumulated (see :meth:`_log_epoch_metrics`)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        getattr(self, f"{stage}_acc").update(logits, y)  # logged once per epoch: see _log_accuracy
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test", sync_dist=not on_step,
+        getattr(self, f"{stage}_acc").update(logits, y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", sync_dist=True,
                  batch_size=y.shape[0])
         return loss
 
-    def _log_accuracy(self, stage: str) -> None:
-        """Log ``<stage>_acc`` over the whole epoch (synced across processes by torchmetrics) and reset it.
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Loss and accuracy accumulate in torchmetrics every step; ``self.log`` runs only on logging steps.
 
-        Same value and name as logging the metric object on every step with ``on_epoch=True``,
-        without Lightning's per-step bookkeeping of the object (~2 ms a training step on CPU).
+        ``train_loss_step`` is logged every ``trainer.log_every_n_steps`` steps (the only steps
+        whose values reach the logger), ``train_loss_epoch`` and ``train_acc`` once per epoch:
+        Lightning's per-call bookkeeping in ``self.log`` costs ~1 ms on a CPU, about 1.3 % of an
+        alexnet step at batch 64 on 2 cores, when made every step.
         """
-        acc = getattr(self, f"{stage}_acc")
-        if acc.update_count:  # sync_dist: a mean of equal values (compute() already synced), and no DDP warning
-            self.log(f"{stage}_acc", acc.compute(), prog_bar=True, sync_dist=True)
-        acc.reset()
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.train_acc.update(logits, y)
+        self.train_loss.update(loss.detach(), y.shape[0])
+        if (self.trainer.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
+            self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        """Log ``<stage>_acc`` (and ``train_loss_epoch``) over the whole epoch, synced across processes, and reset.
+
+        The same values as logging the metric objects on every step with ``on_epoch=True``,
+        without Lightning's per-step bookkeeping of them (~2 ms a training step on CPU).
+        """
+        metrics = {f"{stage}_acc": getattr(self, f"{stage}_acc")}
+        if stage == "train":
+            metrics["train_loss_epoch"] = self.train_loss
+        for name, metric in metrics.items():
+            if metric.update_count:  # sync_dist: a mean of equal values (compute() already synced), no DDP warning
+                self.log(name, metric.compute(), prog_bar=True, sync_dist=True)
+            metric.reset()
 
     def on_train_epoch_end(self) -> None:
-        self._log_accuracy("train")
+        self._log_epoch_metrics("train")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_accuracy("val")
+        self._log_epoch_metrics("val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_accuracy("test")
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        self._log_epoch_metrics("test")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._eval_step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+        self._eval_step(batch, "test")
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=1)

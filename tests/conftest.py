@@ -15,9 +15,11 @@ CIFAR10_MINI = SHARED_DATA / "cifar10-mini"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from common.allocator import tune_malloc  # noqa: E402
 from common.threads import apply_openmp_defaults  # noqa: E402
 
 apply_openmp_defaults()  # before any test module imports torch, as cli.py does
+tune_malloc()  # as cli.py does
 
 
 @pytest.fixture(autouse=True)

@@ -76,6 +76,43 @@ class SlowValidation(pl.Callback):
         self.slept += self.seconds
 
 
+class StepLosses(pl.Callback):
+    """Records every training step's loss and batch size, per epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[list[tuple[float, int]]] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.epochs.append([])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.epochs[-1].append((float(outputs["loss"]), int(batch[1].shape[0])))
+
+
+def test_training_loss_is_logged_on_logging_steps_and_as_the_epoch_mean(tiny_fruits, tmp_path):
+    import csv
+
+    from datamodules import Fruits360DataModule
+    from pytorch_lightning.loggers import CSVLogger
+
+    dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=30, batch_size=16)
+    losses = StepLosses()
+    trainer = pl.Trainer(max_epochs=2, limit_train_batches=3, log_every_n_steps=2, num_sanity_val_steps=0,
+                         callbacks=[losses], logger=CSVLogger(tmp_path), enable_progress_bar=False,
+                         enable_checkpointing=False)
+    trainer.fit(ImageClassifier(arch="mobilenet_v2", num_classes=3), datamodule=dm)
+    rows = list(csv.DictReader(open(Path(trainer.log_dir) / "metrics.csv")))
+    step_rows = {int(r["step"]): float(r["train_loss_step"]) for r in rows if r.get("train_loss_step")}
+    flat = [loss for epoch in losses.epochs for loss, _ in epoch]
+    assert sorted(step_rows) == [1, 3, 5]  # every 2nd of the 6 steps, 0-based
+    for step, value in step_rows.items():
+        assert value == pytest.approx(flat[step], rel=1e-5)
+    epoch_means = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
+    expected = [sum(loss * n for loss, n in epoch) / sum(n for _, n in epoch) for epoch in losses.epochs]
+    assert epoch_means == pytest.approx(expected, rel=1e-5)  # reset between epochs
+    assert all(0.0 <= float(r["train_acc"]) <= 1.0 for r in rows if r.get("train_acc"))
+
+
 def test_timer_excludes_validation_time(tiny_fruits, tmp_path):
     from datamodules import Fruits360DataModule
 
