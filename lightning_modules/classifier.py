@@ -28,8 +28,14 @@ class ImageClassifier(pl.LightningModule):
             blocks (``conv1``..``convN`` on the AlexNets) or a list of block names.
             Frozen parameters get ``requires_grad=False``, never reach the optimizer,
             and frozen BatchNorm layers stay in eval mode.
-        init_from: checkpoint of an earlier stage to start from (weights only; the head
-            is dropped when the class count differs). Use ``--ckpt_path`` to *resume*.
+        init_from: checkpoint of an earlier stage to start from (weights only). Use
+            ``--ckpt_path`` to *resume* a run instead.
+        reset_head: what of the head starts afresh when ``init_from`` has another class
+            count: ``classifier``, only the final classification layer (the hidden dense
+            layers keep the earlier stage's weights, as torchvision and timm fine-tune), or
+            ``all``, every head layer.
+        label_smoothing: label smoothing of the training loss (validation and test report
+            plain cross-entropy).
         arch_kwargs: extra builder arguments, e.g. ``{"dropout": 0.5}``.
         channels_last: run convolutions in NHWC memory format (on by default: 20-35 % less
             training time for these nets on a 2-core x86 CPU with torch 2.14 (alexnet,
@@ -45,6 +51,8 @@ class ImageClassifier(pl.LightningModule):
         weight_decay: float = 0.0,
         freeze: Optional[Union[int, list[str]]] = None,
         init_from: Optional[str] = None,
+        reset_head: Literal["classifier", "all"] = "classifier",
+        label_smoothing: float = 0.0,
         arch_kwargs: Optional[dict[str, Any]] = None,
         channels_last: bool = True,
     ) -> None:
@@ -52,7 +60,7 @@ class ImageClassifier(pl.LightningModule):
         self.save_hyperparameters()
         self.net = build_model(arch, num_classes=num_classes, **(arch_kwargs or {}))
         if init_from:
-            load_weights(self.net, init_from)
+            load_weights(self.net, init_from, reset_head)
         self.frozen_blocks = resolve_frozen_blocks(self.net, freeze)
         freeze_blocks(self.net, self.frozen_blocks)
         self._frozen_prefix = frozen_prefix_length(self.net, self.frozen_blocks)
@@ -104,10 +112,11 @@ class ImageClassifier(pl.LightningModule):
         """
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         self.train_acc.update(logits, y)
         self.train_loss.update(loss.detach(), y.shape[0])
-        if (self.trainer.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
+        trainer = self._trainer  # None when called outside a Trainer (self.log would only warn)
+        if trainer is not None and (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0:
             self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from .architectures.base import OrchardNet
+
+
+ResetHead = Literal["classifier", "all"]
 
 
 class CheckpointError(RuntimeError):
@@ -39,26 +43,50 @@ def checkpoint_arch(path: str | Path) -> str | None:
     return hp.get("arch")
 
 
-def load_weights(net: OrchardNet, path: str | Path) -> list[str]:
-    """Load ``path`` into ``net``; the head is dropped when its shape differs.
+def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], keys: set[str]) -> str:
+    """``"missing: ...; unexpected: ...; wrong shape: ..."`` for ``keys`` of ``own`` against ``state`` ('' if they fit)."""
+    prefixes = {k.split(".")[0] for k in keys}
+    missing = sorted(keys - state.keys())
+    unexpected = sorted(k for k in state.keys() - own.keys() if k.split(".")[0] in prefixes and k not in own)
+    wrong_shape = sorted(k for k in keys & state.keys() if state[k].shape != own[k].shape)
+    parts = []
+    for label, found in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+        if found:
+            parts.append(f"{label}: {', '.join(found[:4])}{' ...' if len(found) > 4 else ''}")
+    return "; ".join(parts)
 
-    Returns the keys that were not loaded (the head, when the class count changed).
+
+def load_weights(net: OrchardNet, path: str | Path, reset_head: ResetHead = "classifier") -> list[str]:
+    """Load ``path`` into ``net``; when the class count differs, part of the head starts afresh.
+
+    Args:
+        net: the network to fill.
+        path: a Lightning checkpoint (``net.*`` keys) or a plain state dict.
+        reset_head: what starts afresh when the checkpoint's class count differs:
+            ``"classifier"`` only the final classification layer (the hidden dense layers
+            keep the checkpoint's weights, as torchvision and timm fine-tune); ``"all"``
+            every head layer.
+
+    Returns the keys that were not loaded (``[]`` when the class count matches).
     Raises :class:`CheckpointError` naming the mismatching keys when the checkpoint is
-    of another architecture.
+    of another architecture, or when its head's hidden layers do not fit (``"classifier"``:
+    built with another ``dropout``, say).
     """
+    if reset_head not in ("classifier", "all"):
+        raise CheckpointError(f"reset_head must be 'classifier' or 'all', got {reset_head!r}")
     state = read_state_dict(path)
     own = net.state_dict()
-    feature_keys = {k for k in own if not k.startswith("head.")}
-    missing = sorted(feature_keys - state.keys())
-    unexpected = sorted(k for k in state.keys() - own.keys() if not k.startswith("head."))
-    wrong_shape = sorted(k for k in feature_keys & state.keys() if state[k].shape != own[k].shape)
-    if missing or unexpected or wrong_shape:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
-            if keys:
-                parts.append(f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}")
-        raise CheckpointError(f"checkpoint {path} does not fit {type(net).__name__} ({'; '.join(parts)})")
-    head_fits = all(k in state and state[k].shape == v.shape for k, v in own.items() if k.startswith("head."))
-    load = {k: v for k, v in state.items() if k in own and (head_fits or not k.startswith("head."))}
-    net.load_state_dict(load, strict=False)
-    return [] if head_fits else sorted(k for k in own if k.startswith("head."))
+    head_keys = {k for k in own if k.startswith("head.")}
+    problem = _mismatch(state, own, set(own) - head_keys)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit {type(net).__name__} ({problem})")
+    if not _mismatch(state, own, head_keys):
+        net.load_state_dict({k: state[k] for k in own})
+        return []
+    fresh = head_keys if reset_head == "all" else {k for k in head_keys if k.startswith(net.classifier_name + ".")}
+    problem = _mismatch(state, own, head_keys - fresh)
+    if problem:
+        raise CheckpointError(f"checkpoint {path}: the head's hidden layers do not fit {type(net).__name__} ({problem}); "
+                              "use reset_head='all' to start the whole head afresh")
+    net.load_state_dict({k: state[k] for k in own if k not in fresh}, strict=False)
+    return sorted(fresh)

@@ -7,18 +7,19 @@ from pathlib import Path
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from .callbacks import TrainingTimer
+from .callbacks import RNGStateCheckpoint, TrainingTimer
 from .callbacks.last_checkpoint import BestAndLastCheckpoint
 from .classifier import ImageClassifier
 
 
 class OrchardCLI(LightningCLI):
-    """LightningCLI with ``data.num_classes`` linked into the model, a timer and checkpoints."""
+    """LightningCLI with ``data.num_classes`` linked into the model, a timer and checkpoints (with RNG states)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(TrainingTimer, "timer")
         parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")  # last.ckpt = the last epoch
+        parser.add_lightning_class_args(RNGStateCheckpoint, "rng_state")  # a resumed fit drops out as the first did
         parser.set_defaults({
             "checkpoint.monitor": "val_acc",
             "checkpoint.mode": "max",

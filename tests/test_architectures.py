@@ -50,6 +50,14 @@ def test_reset_head_rebuilds_the_classifier_and_keeps_features(name):
     assert all(torch.equal(before[k], v) for k, v in net.features.state_dict().items())
 
 
+@pytest.mark.parametrize("name", list_models())
+def test_classifier_name_is_the_layer_that_follows_the_class_count(name):
+    net = build_model(name, num_classes=7)
+    assert net.get_submodule(net.classifier_name).out_features == 7
+    shaped_by_classes = {k for k, v in net.state_dict().items() if 7 in v.shape}
+    assert shaped_by_classes == {f"{net.classifier_name}.weight", f"{net.classifier_name}.bias"}
+
+
 def test_named_blocks():
     assert build_model("alexnet").block_names == ["conv1", "conv2", "conv3", "conv4"]
     assert build_model("alexnet_separable").block_names == ["conv1", "conv2", "conv3", "conv4"]

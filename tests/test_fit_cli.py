@@ -159,3 +159,17 @@ def test_models_json_lists_every_architecture():
 def test_unknown_subcommand_exits_2():
     r = run_cli("frobnicate")
     assert r.returncode == 2 and "unknown subcommand 'frobnicate'" in r.stderr
+
+
+def test_label_smoothing_applies_to_the_training_loss():
+    torch.manual_seed(0)
+    model = ImageClassifier(arch="mobilenet_v2", num_classes=3, label_smoothing=0.2)
+    model.trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    x, y = torch.randn(4, 3, 100, 100), torch.tensor([0, 1, 2, 0])
+    model.eval()  # same batch statistics for both forward passes
+    with torch.no_grad():  # confident logits, where smoothing changes the loss
+        model.net.get_submodule(model.net.classifier_name).bias.copy_(torch.tensor([4.0, 0.0, -4.0]))
+    loss = model.training_step((x, y), 0)
+    logits = model(x)
+    assert float(loss) == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.2)), rel=1e-5)
+    assert float(loss) != pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-3)

@@ -1,5 +1,6 @@
-"""``init_from``: a stage starts from an earlier stage's Lightning checkpoint (weights only), the head is
-dropped when the class count differs, another architecture fails naming keys, ``--ckpt_path`` still resumes."""
+"""``init_from``: a stage starts from an earlier stage's Lightning checkpoint (weights only), the classifier
+(or the whole head) starts afresh when the class count differs, another architecture fails naming keys,
+``--ckpt_path`` still resumes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,14 +49,36 @@ def test_a_lightning_checkpoint_reads_as_the_net_state_dict(stage_checkpoint):
     assert state["head.1.4.weight"].shape[0] == 10 and not any(k.startswith("net.") for k in state)
 
 
-def test_init_from_loads_the_features_and_drops_a_head_of_another_class_count(stage_checkpoint):
+def test_init_from_keeps_the_hidden_layers_and_starts_a_new_classifier_for_another_class_count(stage_checkpoint):
     state = read_state_dict(stage_checkpoint)
     model = ImageClassifier(arch="alexnet", num_classes=3, init_from=str(stage_checkpoint))
+    assert model.net.classifier_name == "head.1.4"
+    for key, value in model.net.state_dict().items():
+        if not key.startswith("head.1.4."):
+            assert torch.equal(value, state[key]), key  # features and the hidden dense layers
+    assert model.net.state_dict()["head.1.4.weight"].shape == (3, 512)
+
+
+def test_reset_head_all_starts_the_whole_head_afresh(stage_checkpoint):
+    state = read_state_dict(stage_checkpoint)
+    model = ImageClassifier(arch="alexnet", num_classes=3, init_from=str(stage_checkpoint), reset_head="all")
     for key, value in features(model.net).items():
         assert torch.equal(value, state[key]), key
     head = model.net.head.state_dict()
     assert head["1.4.weight"].shape == (3, 512)
     assert not torch.equal(head["1.0.weight"], state["head.1.0.weight"])  # the whole head is new
+
+
+def test_hidden_layers_of_another_dropout_layout_fail_naming_the_keys(stage_checkpoint):
+    """Dropout layers shift the head's layer indices: the hidden layers cannot be matched, so say so."""
+    with pytest.raises(CheckpointError) as error:
+        ImageClassifier(arch="alexnet", num_classes=3, init_from=str(stage_checkpoint), arch_kwargs={"dropout": 0.5})
+    message = str(error.value)
+    assert "hidden layers" in message and "missing: head.1.3.bias" in message and "reset_head='all'" in message
+    model = ImageClassifier(arch="alexnet", num_classes=3, init_from=str(stage_checkpoint), arch_kwargs={"dropout": 0.5},
+                            reset_head="all")
+    assert torch.equal(model.net.state_dict()["features.conv4.0.weight"],
+                       read_state_dict(stage_checkpoint)["features.conv4.0.weight"])
 
 
 def test_init_from_keeps_the_head_when_the_class_count_matches(stage_checkpoint):
@@ -65,9 +88,10 @@ def test_init_from_keeps_the_head_when_the_class_count_matches(stage_checkpoint)
     assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
 
 
-def test_a_dropped_head_is_reported(stage_checkpoint):
-    dropped = load_weights(build_model("alexnet", num_classes=4), stage_checkpoint)
-    assert dropped and all(k.startswith("head.") for k in dropped)
+def test_what_starts_afresh_is_reported(stage_checkpoint):
+    assert load_weights(build_model("alexnet", num_classes=4), stage_checkpoint) == ["head.1.4.bias", "head.1.4.weight"]
+    dropped = load_weights(build_model("alexnet", num_classes=4), stage_checkpoint, reset_head="all")
+    assert dropped == sorted(k for k in build_model("alexnet", num_classes=4).state_dict() if k.startswith("head."))
 
 
 @pytest.mark.parametrize("arch, named", [

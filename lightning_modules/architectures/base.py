@@ -36,6 +36,16 @@ class OrchardNet(nn.Module):
         init_weights(self.head)
 
     @property
+    def classifier_name(self) -> str:
+        """Qualified name of the final classification layer (``head.1.4`` on the AlexNets).
+
+        It is the one layer whose shape depends on the class count: what a fine-tuning
+        stage replaces when it keeps the rest of the head (as torchvision and timm do).
+        """
+        linears = [f"head.{name}" for name, m in self.head.named_modules() if isinstance(m, nn.Linear)]
+        return linears[-1]
+
+    @property
     def block_names(self) -> list[str]:
         """Names of the feature blocks, input first (what freezing refers to)."""
         return [name for name, _ in self.features.named_children()]

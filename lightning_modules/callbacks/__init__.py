@@ -1,3 +1,4 @@
+from .rng_state import RNGStateCheckpoint
 from .timing import TrainingTimer
 
-__all__ = ["TrainingTimer"]
+__all__ = ["RNGStateCheckpoint", "TrainingTimer"]
