@@ -113,7 +113,7 @@ class ImageClassifier(pl.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
-        self.train_acc.update(logits, y)
+        self.train_acc.update(logits.detach().argmax(dim=1), y)  # class ids: half the cost of updating from logits
         self.train_loss.update(loss.detach(), y.shape[0])
         trainer = self._trainer  # None when called outside a Trainer (self.log would only warn)
         if trainer is not None and (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0:
