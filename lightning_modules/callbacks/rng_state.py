@@ -16,7 +16,8 @@ class RNGStateCheckpoint(pl.Callback):
     restarts, so without this a fit resumed with ``--ckpt_path`` would drop other units than the
     uninterrupted fit from the resumed epoch on. (The batch order and augmentation are seeded per
     epoch by the datamodules and need nothing here.) Under DDP the checkpoint holds rank 0's states
-    and every rank restores them, as ``seed_everything`` gave every rank the same seed. The states are stored as tensors, strings and ints, so checkpoints still load with ``weights_only=True``.
+    and every rank restores them, as ``seed_everything`` gave every rank the same seed. The states
+    are stored as tensors, strings and ints, so checkpoints still load with ``weights_only=True``.
     """
 
     def state_dict(self) -> dict[str, Any]:
