@@ -13,6 +13,8 @@ from .architectures import build_model, trainable_params
 from .freezing import freeze_blocks, frozen_prefix_length, hold_in_eval, resolve_frozen_blocks
 from .init_from import load_weights
 
+FULL_PRECISION = {"32-true", "64-true", "32", "64"}  # no gradient scaler between backward and step
+
 
 class ImageClassifier(pl.LightningModule):
     """Image classification with one of orchard's architectures.
@@ -151,6 +153,22 @@ class ImageClassifier(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=1)
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        """Run the training step and backward before ``optimizer.step()``, not inside it.
+
+        Lightning's default hands the closure to ``optimizer.step(closure)``, so the whole
+        forward and backward run inside torch's optimizer-step wrappers (profiler record and
+        dynamo-disable scopes); measured here, that made a Lightning epoch of mobilenet_v2
+        ~10 % slower. Adam, AdamW and SGD need no closure. ``on_before_optimizer_step`` and
+        gradient clipping still run inside ``step()``. Mixed precision with a gradient
+        scaler reads the closure's result to decide whether to step, so it keeps the default.
+        """
+        if optimizer_closure is None or self.trainer.precision not in FULL_PRECISION:
+            optimizer.step(closure=optimizer_closure)
+            return
+        optimizer_closure()
+        optimizer.step()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.net.parameters() if p.requires_grad]

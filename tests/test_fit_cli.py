@@ -173,3 +173,37 @@ def test_label_smoothing_applies_to_the_training_loss():
     logits = model(x)
     assert float(loss) == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.2)), rel=1e-5)
     assert float(loss) != pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-3)
+
+
+class GradientProbe(pl.Callback):
+    """Counts training steps, and reads the gradients the optimizer stepped with."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.saw_gradients = []
+        self.norms = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.saw_gradients.append(all(p.grad is not None for p in pl_module.net.parameters()))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.steps += 1
+        grads = [p.grad for p in pl_module.net.parameters()]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+
+def test_each_step_runs_the_closure_once_before_the_optimizer_and_still_clips(tiny_fruits, tmp_path):
+    """``optimizer_step`` calls the closure itself, then ``step()``: hooks and clipping must still see the gradients."""
+    from datamodules import Fruits360DataModule
+
+    dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=30, batch_size=16)
+    probe = GradientProbe()
+    model = ImageClassifier(arch="mobilenet_v2", num_classes=3)
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    trainer = pl.Trainer(max_steps=3, gradient_clip_val=1e-3, num_sanity_val_steps=0, limit_val_batches=0,
+                         callbacks=[probe], logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 3 and probe.steps == 3
+    assert probe.saw_gradients == [True, True, True]
+    assert all(n <= 1e-3 * 1.01 for n in probe.norms)  # clipped to the norm asked for
+    assert any(not torch.equal(before[k], v) for k, v in model.net.state_dict().items())
