@@ -18,16 +18,6 @@ from datamodules.batches import BatchTransform, InMemoryBatches
 from datamodules.in_memory import InMemoryImageDataModule
 
 
-def plain_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """The optimizer ``ImageClassifier.configure_optimizers`` builds (fused on CPU/CUDA), written out by hand."""
-    params = list(params)
-    fused = True if params and all(p.device.type in ("cpu", "cuda") for p in params) else None
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, fused=fused)
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
-
-
 def _epoch_batches(data: InMemoryImageDataModule, split: str, train: bool, epoch: int) -> InMemoryBatches:
     batches = data.batches(split, train=train)
     batches.epoch_fn = lambda: epoch  # reshuffle per epoch, as Lightning's current_epoch does
@@ -59,7 +49,7 @@ def train_plain(
     Args:
         net: the model, already in the memory format the data transform produces.
         data: an orchard in-memory datamodule (its ``transform`` is the data path).
-        optimizer: e.g. :func:`plain_optimizer`.
+        optimizer: e.g. ``lightning_modules.optimizers.build_optimizer``.
         epochs: training epochs.
         validate: run validation after every epoch (outside the clock), as Lightning does.
         on_epoch_start: called with the epoch number just before its clock starts.
@@ -127,6 +117,7 @@ def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, l
     from pathlib import Path
 
     from lightning_modules.architectures import build_model
+    from lightning_modules.optimizers import build_optimizer
 
     from .frameworks_data import INIT_TORCH_FILE, ArrayDataModule
 
@@ -138,7 +129,7 @@ def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, l
     net.load_state_dict(torch.load(work / INIT_TORCH_FILE, weights_only=True))
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    opt = plain_optimizer([p for p in net.parameters() if p.requires_grad], optimizer, lr)
+    opt = build_optimizer([p for p in net.parameters() if p.requires_grad], optimizer, lr)
     starts: list[float] = []
     result = train_plain(net, data, opt, epochs,
                          on_epoch_start=lambda epoch: starts.append(time.perf_counter()) if not starts else None)

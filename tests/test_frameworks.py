@@ -11,10 +11,11 @@ from benchmarks.frameworks import rotated
 from benchmarks.frameworks_data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
 from benchmarks.frameworks_flops import forward_flops
 from benchmarks.frameworks_report import paired_ratios, spread, steady_state
-from benchmarks.frameworks_torch_loop import plain_optimizer, train_plain
+from benchmarks.frameworks_torch_loop import train_plain
 from common.errors import OrchardError
 from lightning_modules.architectures import build_model
 from lightning_modules.classifier import ImageClassifier
+from lightning_modules.optimizers import build_optimizer
 from tests.conftest import run_cli
 
 
@@ -66,14 +67,15 @@ def test_saved_arrays_are_the_datamodules_images(work, tiny_fruits):
     assert load_arrays(work)["train_images"].dtype == np.uint8
 
 
-def test_plain_optimizer_is_the_classifiers_optimizer():
+def test_the_plain_loops_optimizer_is_the_classifiers_optimizer():
     for name in ("adam", "adamw", "sgd"):
         module = ImageClassifier("alexnet", 3, optimizer=name, lr=0.01, weight_decay=1e-4)
         theirs = module.configure_optimizers()
-        ours = plain_optimizer(list(module.net.parameters()), name, 0.01, 1e-4)
+        ours = build_optimizer(list(module.net.parameters()), name, 0.01, 1e-4)
         assert type(ours) is type(theirs)
         strip = lambda g: {k: v for k, v in g.items() if k != "params"}  # noqa: E731
         assert strip(ours.param_groups[0]) == strip(theirs.param_groups[0])
+        assert theirs.defaults["fused"] is True  # one kernel per tensor on CPU
 
 
 def test_plain_loop_trains_and_times_like_the_timer(work):
@@ -82,7 +84,7 @@ def test_plain_loop_trains_and_times_like_the_timer(work):
     net = build_model("alexnet", data.num_classes).to(memory_format=torch.channels_last)
     before = [p.detach().clone() for p in net.parameters()]
     seen_orders = []
-    result = train_plain(net, data, plain_optimizer(net.parameters()), epochs=2,
+    result = train_plain(net, data, build_optimizer(net.parameters()), epochs=2,
                          on_epoch_start=lambda e: seen_orders.append(data.batches("train", True)._indices(e)))
     n_train = data.splits["train"][0].shape[0]
     assert result["epochs"] == 2 and len(result["epoch_seconds"]) == 2
