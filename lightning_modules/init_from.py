@@ -47,7 +47,7 @@ def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], keys
     """``"missing: ...; unexpected: ...; wrong shape: ..."`` for ``keys`` of ``own`` against ``state`` ('' if they fit)."""
     prefixes = {k.split(".")[0] for k in keys}
     missing = sorted(keys - state.keys())
-    unexpected = sorted(k for k in state.keys() - own.keys() if k.split(".")[0] in prefixes and k not in own)
+    unexpected = sorted(k for k in state.keys() - own.keys() if k.split(".")[0] in prefixes)
     wrong_shape = sorted(k for k in keys & state.keys() if state[k].shape != own[k].shape)
     parts = []
     for label, found in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
