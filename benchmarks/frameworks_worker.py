@@ -132,14 +132,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     from common.allocator import tune_malloc
+    from common.atomic import write_json_atomic
 
     tune_malloc()  # every framework's process, as `python cli.py` does for a user's runs
     spec = json.loads(Path(argv[0]).read_text())
-    result = run(spec)
-    out = Path(spec["result"])
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    os.replace(tmp, out)
+    write_json_atomic(spec["result"], run(spec))
     return 0
 
 
