@@ -26,9 +26,9 @@ class OrchardCLI(LightningCLI):
             "checkpoint.filename": "best",
             "checkpoint.save_last": True,
             "checkpoint.auto_insert_metric_name": False,
-            # 5 redraws a second, not Lightning's 100: each redraw holds the GIL for milliseconds.
-            "trainer.callbacks": [{"class_path": "pytorch_lightning.callbacks.RichProgressBar",
-                                   "init_args": {"refresh_rate": 5}}],
+            # Lightning's rich bar, drawn from the training thread twice a second (see progress_bar.py).
+            "trainer.callbacks": [{"class_path": "lightning_modules.callbacks.ThrottledRichProgressBar",
+                                   "init_args": {"refresh_rate": 2}}],
         })
 
     def before_fit(self) -> None:

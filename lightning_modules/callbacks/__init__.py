@@ -1,4 +1,5 @@
+from .progress_bar import ThrottledRichProgressBar
 from .rng_state import RNGStateCheckpoint
 from .timing import TrainingTimer
 
-__all__ = ["RNGStateCheckpoint", "TrainingTimer"]
+__all__ = ["RNGStateCheckpoint", "ThrottledRichProgressBar", "TrainingTimer"]
