@@ -5,8 +5,9 @@
     python cli.py benchmark frameworks --quick              # tiny synthetic data, a minute or two
 
 Every measurement runs in a fresh process (TensorFlow and PyTorch never share a thread pool)
-with the same thread count, and the frameworks take turns (A B C, B C A, ...) so machine drift
-hits them alike. All of them train the same task from the same uint8 arrays and the same
+with the same thread count. In each repeat the three training processes take turns epoch by
+epoch (``benchmarks/turns.py``: one computes, the others wait between epochs, off the clock),
+so the machine's slow and fast spells hit them alike; who goes first rotates (A B C, B C A, ...). All of them train the same task from the same uint8 arrays and the same
 initial weights, with the same batch size, optimizer, learning rate and epochs. Writes
 ``results.json``, ``report.md`` and ``frameworks.png`` into ``--out``.
 """
@@ -138,14 +139,26 @@ class Runner:
         self.work, self.threads, self.timeout = work, threads, timeout
         self.count = 0
 
-    def __call__(self, kind: str, **spec: Any) -> dict[str, Any]:
+    def _prepare(self, kind: str, spec: dict[str, Any]) -> tuple[str, list[str], Path]:
         self.count += 1
         stem = self.work / "runs" / f"{self.count:02d}_{kind}"
         stem.parent.mkdir(parents=True, exist_ok=True)
         spec = {"kind": kind, "work": str(self.work), "threads": self.threads, "result": f"{stem}.json", **spec}
         Path(f"{stem}.spec.json").write_text(json.dumps(spec, indent=1))
-        log = Path(f"{stem}.log")
-        cmd = [sys.executable, "-m", "benchmarks.frameworks_worker", f"{stem}.spec.json"]
+        return str(stem), [sys.executable, "-m", "benchmarks.frameworks_worker", f"{stem}.spec.json"], Path(f"{stem}.log")
+
+    @staticmethod
+    def _collect(kind: str, stem: str, returncode: int, log: Path, timing: dict[str, float]) -> dict[str, Any]:
+        if returncode != 0 or not Path(f"{stem}.json").is_file():
+            tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:] or ["(no output)"]
+            raise OrchardError(f"{kind} measurement failed with exit code {returncode}: {tail[0][:300]} (log: {log})")
+        result = json.loads(Path(f"{stem}.json").read_text())
+        result.update(timing)
+        return result
+
+    def __call__(self, kind: str, **spec: Any) -> dict[str, Any]:
+        """One measurement process, alone on the machine."""
+        stem, cmd, log = self._prepare(kind, spec)
         t0 = time.perf_counter()
         with open(log, "w") as f:
             try:
@@ -153,12 +166,45 @@ class Runner:
                                       stderr=subprocess.STDOUT, timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 raise OrchardError(f"{kind} measurement took longer than {self.timeout:.0f} s (log: {log})") from None
-        if proc.returncode != 0 or not Path(f"{stem}.json").is_file():
-            tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:] or ["(no output)"]
-            raise OrchardError(f"{kind} measurement failed with exit code {proc.returncode}: {tail[0][:300]} (log: {log})")
-        result = json.loads(Path(f"{stem}.json").read_text())
-        result["process_seconds"] = time.perf_counter() - t0
-        return result
+        return self._collect(kind, stem, proc.returncode, log, {"process_seconds": time.perf_counter() - t0})
+
+    def taking_turns(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One process per job, computing in turns epoch by epoch (``benchmarks.turns``), first job first."""
+        from .turns import ENV, TurnTimeout, take_turns
+
+        started, channels, pipe_ends = [], [], []
+        t0 = time.perf_counter()
+        try:
+            for kind, spec in jobs:
+                stem, cmd, log = self._prepare(kind, spec)
+                to_child, from_child = os.pipe(), os.pipe()
+                pipe_ends += [*to_child, *from_child]
+                env = {**worker_env(self.threads, kind), ENV: f"{to_child[0]},{from_child[1]}"}
+                f = open(log, "w")
+                proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                        pass_fds=(to_child[0], from_child[1]))
+                f.close()
+                os.close(to_child[0])  # the child's ends
+                os.close(from_child[1])
+                pipe_ends = [fd for fd in pipe_ends if fd not in (to_child[0], from_child[1])]
+                started.append((kind, stem, log, proc))
+                channels.append((from_child[0], to_child[1]))
+            try:
+                take_turns(channels, self.timeout)
+            except TurnTimeout:
+                raise OrchardError(f"a measurement held its turn longer than {self.timeout:.0f} s "
+                                   f"(logs: {', '.join(str(s[2]) for s in started)})") from None
+            for kind, stem, log, proc in started:
+                proc.wait(timeout=self.timeout)
+        finally:
+            for *_, proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for fd in pipe_ends:
+                os.close(fd)
+        timing = {"turn_group_seconds": time.perf_counter() - t0}
+        return [self._collect(kind, stem, proc.returncode, log, timing) for kind, stem, log, proc in started]
 
 
 def rotated(kinds: tuple[str, ...], r: int) -> list[str]:
@@ -319,16 +365,17 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in TRAINING_KINDS}
     trained = work / "trained_weights.pt"
     for r in range(args.repeats):
+        jobs = []
         for kind in rotated(TRAINING_KINDS, r):
             schedule.append(kind)
             extra: dict[str, Any] = {"channels_last": channels_last} if kind != "keras" else {}
             if kind == "pytorch" and r == 0:
                 extra["save_weights"] = str(trained)
-            result = run(kind, **common, **extra)
+            jobs.append((kind, {**common, **extra}))
+        for (kind, _), result in zip(jobs, run.taking_turns(jobs)):
             runs[kind].append(result)
-            print(f"[{len(schedule)}] {kind:9s} repeat {r + 1}: {result['images_per_second']:.0f} img/s over "
-                  f"{result['epochs']} epochs, epoch seconds {', '.join(f'{s:.2f}' for s in result['epoch_seconds'])}",
-                  flush=True)
+            print(f"repeat {r + 1} {kind:9s}: {result['images_per_second']:.0f} img/s over {result['epochs']} "
+                  f"epochs, epoch seconds {', '.join(f'{s:.2f}' for s in result['epoch_seconds'])}", flush=True)
     peak_run = run("peak", seconds=0.5 if args.quick else 3.0)
     peak = peak_run["matmul_gflops"]
     training = summarise_training(runs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -19,7 +19,8 @@ from .frameworks_data import INIT_NUMPY_FILE, load_arrays
 
 
 def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float, seed: int,
-              infer: dict[int, int], verbose: int = 1) -> dict[str, Any]:
+              infer: dict[int, int], verbose: int = 1,
+              between_epochs: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
     """Train the Keras twin like the Lightning run, then time ``model.predict`` at each batch size in ``infer``.
 
     Threads must already be set (:func:`tf_models.set_tf_threads`) by the caller.
@@ -27,6 +28,7 @@ def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: st
     Args:
         infer: ``{batch_size: images}`` for the inference measurements.
         verbose: Keras progress output (1: the progress bar a user sees by default).
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
     """
     arrays = load_arrays(work)
     num_classes = len(arrays["class_names"])
@@ -44,8 +46,13 @@ def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: st
             if not first_epoch_start:
                 first_epoch_start.append(time.perf_counter())
 
+    class BetweenEpochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            between_epochs(epoch)
+
     result = train_keras(model, (arrays["train_images"], arrays["train_labels"]),
-                         (arrays["val_images"], arrays["val_labels"]), config, callbacks=[FirstEpochClock()])
+                         (arrays["val_images"], arrays["val_labels"]), config, callbacks=[FirstEpochClock()],
+                         before_timer=[BetweenEpochs()] if between_epochs else None)
     result["first_epoch_start"] = first_epoch_start[0] if first_epoch_start else None
     result["val_acc"] = result["history"].get("val_accuracy", [float("nan")])[-1]
     result["inference_images_per_second"] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytorch_lightning as pl
 
@@ -52,17 +52,31 @@ def lightning_cli_args(work: Path, arch: str, batch_size: int, epochs: int, opti
     ]
 
 
+class BetweenEpochs(pl.Callback):
+    """Calls ``fn(epoch)`` at each training epoch's start, before ``TrainingTimer`` starts its clock."""
+
+    def __init__(self, fn: Callable[[int], None]) -> None:
+        self.fn = fn
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.fn(trainer.current_epoch)
+
+
 def run_lightning(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float,
-                  channels_last: bool, seed: int, infer: dict[int, int]) -> dict[str, Any]:
+                  channels_last: bool, seed: int, infer: dict[int, int],
+                  between_epochs: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
     """Fit through orchard's LightningCLI, then time ``trainer.predict`` at each batch size in ``infer``.
 
     Args:
         infer: ``{batch_size: images}`` for the inference measurements.
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
     """
     cli = make_cli(lightning_cli_args(work, arch, batch_size, epochs, optimizer, lr, channels_last, seed), run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     clock = FirstEpochClock()
     trainer.callbacks.insert(0, clock)
+    if between_epochs is not None:
+        trainer.callbacks.insert(0, BetweenEpochs(between_epochs))  # before the timer's clock starts
     trainer.fit(model, datamodule=data)
     timer = next(c for c in trainer.callbacks if isinstance(c, TrainingTimer))
     result: dict[str, Any] = dict(timer.result)

@@ -8,7 +8,7 @@ cross-entropy, backward, step. Epochs are timed like ``TrainingTimer`` (validati
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -106,13 +106,15 @@ def inference_images_per_second(net: nn.Module, images: torch.Tensor, transform:
 
 
 def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float, channels_last: bool,
-                seed: int, infer: dict[int, int], save_weights: Optional[str] = None) -> dict[str, Any]:
+                seed: int, infer: dict[int, int], save_weights: Optional[str] = None,
+                between_epochs: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
     """The plain-loop measurement: same data module, initial weights, memory format and optimizer as Lightning.
 
     Args:
         work: the benchmark's work folder (arrays and initial weights).
         infer: ``{batch_size: images}`` for the inference measurements.
         save_weights: where to save the trained state dict (for the TFLite comparison).
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
     """
     from pathlib import Path
 
@@ -131,8 +133,14 @@ def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, l
         net = net.to(memory_format=torch.channels_last)
     opt = build_optimizer([p for p in net.parameters() if p.requires_grad], optimizer, lr)
     starts: list[float] = []
-    result = train_plain(net, data, opt, epochs,
-                         on_epoch_start=lambda epoch: starts.append(time.perf_counter()) if not starts else None)
+
+    def on_epoch_start(epoch: int) -> None:
+        if between_epochs is not None:
+            between_epochs(epoch)
+        if not starts:
+            starts.append(time.perf_counter())
+
+    result = train_plain(net, data, opt, epochs, on_epoch_start=on_epoch_start)
     result["first_epoch_start"] = starts[0] if starts else None
     result["val_acc"] = result["val_acc"][-1] if result["val_acc"] else float("nan")
     test_images = data.splits["test"][0]

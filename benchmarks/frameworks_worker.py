@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 WALL0, PERF0 = time.time(), time.perf_counter()
+FIRST_TURN_WAIT = [0.0]  # seconds spent waiting for the first turn (not start-up)
 
 
 def _process_start_wall() -> float:
@@ -91,8 +92,11 @@ def _runner(kind: str):
     return getattr(importlib.import_module(module), name)
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement; ``spec`` is the parsed ``SPEC.json``."""
+def run(spec: dict[str, Any], between_epochs=None) -> dict[str, Any]:
+    """Run one measurement; ``spec`` is the parsed ``SPEC.json``.
+
+    ``between_epochs(epoch)`` is handed to the training runs (``benchmarks.turns``).
+    """
     kind, work = spec["kind"], Path(spec["work"])
     threads = _set_threads(kind, spec["threads"])
     fn = _runner(kind)
@@ -100,11 +104,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     infer = {int(k): int(v) for k, v in spec.get("infer", {}).items()}
     common = {k: spec[k] for k in ("arch", "batch_size", "epochs", "optimizer", "lr", "seed") if k in spec}
     if kind == "lightning":
-        result = fn(work, channels_last=spec["channels_last"], infer=infer, **common)
+        result = fn(work, channels_last=spec["channels_last"], infer=infer, between_epochs=between_epochs, **common)
     elif kind == "pytorch":
-        result = fn(work, channels_last=spec["channels_last"], infer=infer, save_weights=spec.get("save_weights"), **common)
+        result = fn(work, channels_last=spec["channels_last"], infer=infer, save_weights=spec.get("save_weights"),
+                    between_epochs=between_epochs, **common)
     elif kind == "keras":
-        result = fn(work, infer=infer, **common)
+        result = fn(work, infer=infer, between_epochs=between_epochs, **common)
     elif kind == "keras_tflite":
         result = fn(spec["arch"], spec["num_classes"], Path(spec["weights_npz"]), Path(spec["out"]))
     elif kind == "bridge_tflite":
@@ -118,7 +123,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
     if result.get("first_epoch_start") is not None:
-        result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0)
+        result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
+            - FIRST_TURN_WAIT[0]
     result.pop("first_epoch_start", None)
     result.update({
         "kind": kind,
@@ -134,9 +140,16 @@ def main(argv: list[str]) -> int:
     from common.allocator import tune_malloc
     from common.atomic import write_json_atomic
 
+    from benchmarks.turns import Turns
+
+    turns = Turns()
+    t0 = time.perf_counter()
+    turns.take()  # start-up runs in this process's first turn (a no-op without a coordinator)
+    FIRST_TURN_WAIT[0] = time.perf_counter() - t0
     tune_malloc()  # every framework's process, as `python cli.py` does for a user's runs
     spec = json.loads(Path(argv[0]).read_text())
-    write_json_atomic(spec["result"], run(spec))
+    write_json_atomic(spec["result"], run(spec, between_epochs=turns.between_epochs))
+    turns.finish()
     return 0
 
 

@@ -123,10 +123,11 @@ def train_keras(
     val: Optional[tuple[np.ndarray, np.ndarray]] = None,
     config: Optional[KerasTrainConfig] = None,
     callbacks: Optional[list[keras.callbacks.Callback]] = None,
+    before_timer: Optional[list[keras.callbacks.Callback]] = None,
 ) -> dict[str, Any]:
     """Train ``model`` on uint8 images (NCHW or NHWC) and return the timing and final metrics.
 
-    ``callbacks`` run after the timer (which is always first).
+    ``callbacks`` run after the timer, ``before_timer`` before it (off the clock).
 
     Returns:
         ``TrainingTimer``-style timing plus ``history`` (Keras's per-epoch metrics),
@@ -143,7 +144,8 @@ def train_keras(
         compile_for_training(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
     _, images_per_epoch = steps_and_images(len(train[1]), cfg.batch_size, train=True)
     timer = KerasTrainingTimer(images_per_epoch)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[timer, *(callbacks or [])], verbose=cfg.verbose,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[*(before_timer or []), timer, *(callbacks or [])],
+                        verbose=cfg.verbose,
                         shuffle=False)  # the dataset reshuffles itself every epoch
     import tensorflow as tf
 
