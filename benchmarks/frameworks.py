@@ -7,8 +7,8 @@
 Every measurement runs in a fresh process (TensorFlow and PyTorch never share a thread pool)
 with the same thread count. In each repeat the three training processes take turns epoch by
 epoch (``benchmarks/turns.py``: one computes, the others wait between epochs, off the clock),
-so the machine's slow and fast spells hit them alike; who goes first rotates (A B C, B C A, ...). All of them train the same task from the same uint8 arrays and the same
-initial weights, with the same batch size, optimizer, learning rate and epochs. Writes
+so the machine's slow and fast spells hit them alike; who goes first rotates (A B C, B C A,
+...). All of them train the same task from the same uint8 arrays and the same initial weights, with the same batch size, optimizer, learning rate and epochs. Writes
 ``results.json``, ``report.md`` and ``frameworks.png`` into ``--out``.
 """
 from __future__ import annotations
@@ -172,23 +172,22 @@ class Runner:
         """One process per job, computing in turns epoch by epoch (``benchmarks.turns``), first job first."""
         from .turns import ENV, TurnTimeout, take_turns
 
-        started, channels, pipe_ends = [], [], []
+        started, channels = [], []  # channels: the coordinator's pipe ends, closed at the end
         t0 = time.perf_counter()
         try:
             for kind, spec in jobs:
                 stem, cmd, log = self._prepare(kind, spec)
                 to_child, from_child = os.pipe(), os.pipe()
-                pipe_ends += [*to_child, *from_child]
-                env = {**worker_env(self.threads, kind), ENV: f"{to_child[0]},{from_child[1]}"}
-                f = open(log, "w")
-                proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                        pass_fds=(to_child[0], from_child[1]))
-                f.close()
-                os.close(to_child[0])  # the child's ends
-                os.close(from_child[1])
-                pipe_ends = [fd for fd in pipe_ends if fd not in (to_child[0], from_child[1])]
-                started.append((kind, stem, log, proc))
                 channels.append((from_child[0], to_child[1]))
+                env = {**worker_env(self.threads, kind), ENV: f"{to_child[0]},{from_child[1]}"}
+                try:
+                    with open(log, "w") as f:
+                        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                                pass_fds=(to_child[0], from_child[1]))
+                finally:  # the child's ends: the child holds its own copies
+                    os.close(to_child[0])
+                    os.close(from_child[1])
+                started.append((kind, stem, log, proc))
             try:
                 take_turns(channels, self.timeout)
             except TurnTimeout:
@@ -201,7 +200,7 @@ class Runner:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-            for fd in pipe_ends:
+            for fd in (fd for channel in channels for fd in channel):
                 os.close(fd)
         timing = {"turn_group_seconds": time.perf_counter() - t0}
         return [self._collect(kind, stem, proc.returncode, log, timing) for kind, stem, log, proc in started]

@@ -16,10 +16,9 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 WALL0, PERF0 = time.time(), time.perf_counter()
-FIRST_TURN_WAIT = [0.0]  # seconds spent waiting for the first turn (not start-up)
 
 
 def _process_start_wall() -> float:
@@ -92,10 +91,12 @@ def _runner(kind: str):
     return getattr(importlib.import_module(module), name)
 
 
-def run(spec: dict[str, Any], between_epochs=None) -> dict[str, Any]:
+def run(spec: dict[str, Any], between_epochs: Optional[Callable[[int], None]] = None,
+        first_turn_wait: float = 0.0) -> dict[str, Any]:
     """Run one measurement; ``spec`` is the parsed ``SPEC.json``.
 
-    ``between_epochs(epoch)`` is handed to the training runs (``benchmarks.turns``).
+    ``between_epochs(epoch)`` is handed to the training runs (``benchmarks.turns``);
+    ``first_turn_wait`` (seconds this process waited for its first turn) is not start-up.
     """
     kind, work = spec["kind"], Path(spec["work"])
     threads = _set_threads(kind, spec["threads"])
@@ -124,7 +125,7 @@ def run(spec: dict[str, Any], between_epochs=None) -> dict[str, Any]:
         result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
-            - FIRST_TURN_WAIT[0]
+            - first_turn_wait
     result.pop("first_epoch_start", None)
     result.update({
         "kind": kind,
@@ -145,10 +146,10 @@ def main(argv: list[str]) -> int:
     turns = Turns()
     t0 = time.perf_counter()
     turns.take()  # start-up runs in this process's first turn (a no-op without a coordinator)
-    FIRST_TURN_WAIT[0] = time.perf_counter() - t0
+    first_turn_wait = time.perf_counter() - t0
     tune_malloc()  # every framework's process, as `python cli.py` does for a user's runs
     spec = json.loads(Path(argv[0]).read_text())
-    write_json_atomic(spec["result"], run(spec, between_epochs=turns.between_epochs))
+    write_json_atomic(spec["result"], run(spec, turns.between_epochs, first_turn_wait))
     turns.finish()
     return 0
 

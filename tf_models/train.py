@@ -144,8 +144,8 @@ def train_keras(
         compile_for_training(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
     _, images_per_epoch = steps_and_images(len(train[1]), cfg.batch_size, train=True)
     timer = KerasTrainingTimer(images_per_epoch)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[*(before_timer or []), timer, *(callbacks or [])],
-                        verbose=cfg.verbose,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+                        callbacks=[*(before_timer or []), timer, *(callbacks or [])], verbose=cfg.verbose,
                         shuffle=False)  # the dataset reshuffles itself every epoch
     import tensorflow as tf
 
