@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from common.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_text_atomic
 from common.errors import OrchardError
 from common.threads import OPENMP_DEFAULTS
 
@@ -36,6 +36,8 @@ from .frameworks_report import TRAINING_KINDS, paired_ratios, report_markdown, s
 REPO = Path(__file__).resolve().parents[1]
 REAL_FRUITS = REPO.parent / "shared" / "data" / "fruits360-mini"
 SYNTHETIC_FRUITS = REPO / "data" / "fruits360-synthetic"
+# what --out holds: anything else there is a user's and refuses the folder
+OUTPUTS = ("results.json", "report.md", "frameworks.png")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=1800, help="seconds one measurement process may take")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/frameworks")
+    p.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (arrays, logs, models)")
     return p
 
@@ -87,9 +90,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise OrchardError(f"--infer-batch-sizes must be positive, got {args.infer_batch_sizes}")
     if args.data_root and not Path(args.data_root).is_dir():
         raise OrchardError(f"data root {args.data_root} does not exist")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise OrchardError(f"output folder {out} is a file")
+    check_out_dir(args.out, OUTPUTS, args.overwrite)
 
 
 def resolve_data_root(args: argparse.Namespace, work: Path) -> Path:
@@ -325,7 +326,7 @@ def main(argv: list[str]) -> int:
     ok = False
     try:
         results = benchmark(args, work, channels_last)
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
             write_json_atomic(tmp / "results.json", results)
             write_text_atomic(tmp / "report.md", report_markdown(results))
             write_chart(results, tmp / "frameworks.png")

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_text_atomic
 from common.errors import OrchardError
 from common.machine import machine_info
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, check_name, list_models
@@ -29,6 +29,8 @@ from .latency_report import android_commands, render_report, write_chart
 from .latency_timing import summarise, time_onnxruntime, time_pytorch, time_tflite
 
 RESULTS_FILE, REPORT_FILE, CHART_FILE = "results.json", "report.md", "latency.png"
+# what a latency report folder holds; anything else there is a user's and refuses the folder
+OUTPUTS = (RESULTS_FILE, REPORT_FILE, CHART_FILE, "models")
 DEFAULT_OUT = "reports/latency"
 
 
@@ -45,17 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="TFLite precisions to time (default: float32 int8)")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only (no ONNX Runtime / PyTorch)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="report folder (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     parser.add_argument("--data-root", default=None, help="Fruits-360 folder for real images (default: the synthetic sample)")
     parser.add_argument("--per-class", type=int, default=400)
     return parser
-
-
-def check_out_dir(out: Path, marker: str) -> None:
-    """Refuse a file, or an existing non-empty folder this tool did not write (it would be replaced)."""
-    if out.exists() and not out.is_dir():
-        raise OrchardError(f"output folder {out} is a file")
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
-        raise OrchardError(f"output folder {out} exists and holds no {marker}; choose a new or empty folder")
 
 
 def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads: list[int], runs: int, warmup: int,
@@ -181,7 +176,7 @@ def export_fresh(archs: list[str], models_dir: Path, dm, log=print) -> list[Late
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
-    check_out_dir(out, RESULTS_FILE)
+    check_out_dir(out, OUTPUTS, args.overwrite)
     if min(args.threads) < 1 or args.runs < 1 or args.warmup < 0:
         raise OrchardError("--threads and --runs must be positive, --warmup not negative")
     for arch in args.arch:
@@ -190,7 +185,7 @@ def main(argv: list[str]) -> int:
     precisions = tuple(args.precisions)
     models = from_paths(args.models, precisions) if args.models else []
     dm = _datamodule(args, required=not args.models)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
         if not args.models:
             models = export_fresh(args.arch, tmp / "models", dm)
             for m in models:

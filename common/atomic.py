@@ -1,13 +1,16 @@
 """Write artifacts under a temporary name and rename them when complete."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from .errors import OutputFolderError
 
 
 def _umask() -> int:
@@ -55,17 +58,54 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-@contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
+def foreign_entries(path: str | Path, own: Iterable[str] = ()) -> list[str]:
+    """Names in folder ``path`` that match none of the glob patterns ``own`` (sorted; [] when absent)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    patterns = tuple(own)
+    return sorted(e.name for e in path.iterdir() if not any(fnmatch.fnmatchcase(e.name, p) for p in patterns))
+
+
+def check_out_dir(path: str | Path, own: Iterable[str] = (), overwrite: bool = False) -> Path:
+    """Refuse an output ``path`` that is a file, or a folder holding entries that match none of ``own``.
+
+    An output folder may be replaced only when everything in it is our own output (or with
+    ``overwrite``): a user's ``notes.txt`` beside the results is never deleted silently.
+
+    Raises:
+        OutputFolderError: one line naming the folder and the first foreign entry.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"output folder {path} is a file")
+        raise OutputFolderError(f"output folder {path} is a file")
+    foreign = [] if overwrite else foreign_entries(path, own)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputFolderError(f"output folder {path} holds {foreign[0]!r}{more}, which orchard did not write; "
+                                "choose a new or empty folder, or pass --overwrite to replace it")
+    return path
+
+
+@contextmanager
+def atomic_dir(path: str | Path, own: Iterable[str] = (), overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    Args:
+        path: the final folder.
+        own: glob patterns of the entries this tool writes; an existing folder holding anything
+            else is refused before and after the block (see :func:`check_out_dir`). Whatever the
+            new folder holds counts as own too.
+        overwrite: replace an existing folder whatever it holds.
+    """
+    path = Path(path)
+    check_out_dir(path, own, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
         _usual_mode(tmp, is_dir=True)
+        check_out_dir(path, (*own, *(e.name for e in tmp.iterdir())), overwrite)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)

@@ -1,4 +1,9 @@
-"""Turn the project's expected errors into one-line messages and a non-zero exit."""
+"""orchard's error tree and the guard that turns its errors into one line and exit code 2.
+
+Every error a user can cause subclasses :class:`OrchardError`; each lives beside the code that
+raises it (``DataError`` in ``datamodules``, ``ExportError`` in ``export`` ...). This module
+imports no orchard package.
+"""
 from __future__ import annotations
 
 import sys
@@ -7,40 +12,36 @@ from typing import Callable
 EXIT_BAD_INPUT = 2
 
 
-def expected_errors() -> tuple[type[BaseException], ...]:
-    from datamodules.errors import DataError
-    from lightning_modules.architectures import UnknownArchitectureError
-    from lightning_modules.freezing import FreezeError
-    from lightning_modules.init_from import CheckpointError
-
-    errors: list[type[BaseException]] = [DataError, UnknownArchitectureError, FreezeError, CheckpointError, OrchardError]
-    return tuple(errors)
-
-
 class OrchardError(RuntimeError):
-    """A user-facing error from a tool (export, benchmark, experiment): one line, non-zero exit."""
+    """A user-facing error: one line naming what and where, non-zero exit."""
+
+
+class OutputFolderError(OrchardError):
+    """An output folder that may not be written or replaced (a file, or it holds someone else's files)."""
 
 
 def _root_cause(e: BaseException) -> BaseException:
+    """The first :class:`OrchardError` in ``e``'s chain of causes (``e`` itself when there is none)."""
     seen = set()
-    while id(e) not in seen:
-        seen.add(id(e))
-        nxt = e.__cause__ or e.__context__
-        if nxt is None or isinstance(e, expected_errors()):
-            break
-        e = nxt
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, OrchardError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
     return e
 
 
 def run_guarded(fn: Callable[[], int | None]) -> int:
-    """Run ``fn``; an expected error prints ``error: <message>`` and exits 2."""
+    """Run ``fn``; an :class:`OrchardError` (also as the cause of another error) prints ``error: <message>``
+    and returns 2."""
     try:
         return int(fn() or 0)
     except SystemExit:
         raise
     except BaseException as e:  # noqa: BLE001 - re-raised unless it is an expected error
-        cause = e if isinstance(e, expected_errors()) else _root_cause(e)
-        if isinstance(cause, expected_errors()):
+        cause = _root_cause(e)
+        if isinstance(cause, OrchardError):
             print(f"error: {cause}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise

@@ -1,5 +1,6 @@
 """Errors raised for bad input data: one line, naming the path or value."""
+from common.errors import OrchardError
 
 
-class DataError(RuntimeError):
+class DataError(OrchardError):
     """Missing, empty, corrupt or otherwise unusable data."""

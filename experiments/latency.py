@@ -15,7 +15,7 @@ import shlex
 import time
 from pathlib import Path
 
-from common.atomic import atomic_dir
+from common.atomic import atomic_dir, check_out_dir
 from common.errors import OrchardError
 from lightning_modules.architectures import check_name, list_models
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-images", type=int, default=100_000, help="test images for accuracy/parity (default: all)")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only")
     parser.add_argument("--out", default="reports/latency", help="report folder (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     parser.add_argument("--runs-dir", default="runs/latency", help="training runs and checkpoints (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -81,7 +82,7 @@ def train(arch: str, args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.latency import RESULTS_FILE, check_out_dir, run_latency
+    from benchmarks.latency import OUTPUTS, run_latency
     from benchmarks.latency_models import from_export_dir
     from export.model_source import load_checkpoint_model
     from export.pipeline import build_datamodule, export_from_source, say_data
@@ -90,7 +91,7 @@ def main(argv: list[str]) -> int:
     for arch in args.arch:
         check_name(arch)
     out = Path(args.out)
-    check_out_dir(out, RESULTS_FILE)
+    check_out_dir(out, OUTPUTS, args.overwrite)
     if min(args.threads) < 1 or args.runs < 1 or args.epochs < 1:
         raise OrchardError("--threads, --runs and --epochs must be positive")
     dm = build_datamodule(None, args.data_root, per_class=args.per_class, seed=args.seed)
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> int:
     command = "python cli.py experiment latency " + shlex.join(argv)
     training, models = {}, []
     t_start = time.perf_counter()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
         for arch in args.arch:
             print(f"== {arch}: train {args.epochs} epoch(s)")
             training[arch] = train(arch, args)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.atomic import atomic_dir, write_json_atomic
+from common.atomic import atomic_dir, check_out_dir, write_json_atomic
 
 from .errors import ExportError, ParityError
 from .export_friendly import export_copy
@@ -26,6 +26,8 @@ from .tflite_runtime import TFLiteModel, op_counts, tensor_dtypes
 
 ONNX_FILE = "model.onnx"
 REPORT_FILE = "export.json"
+# what an export folder holds (an earlier export there may be replaced; anything else is refused)
+EXPORT_OUTPUTS = (ONNX_FILE, "model_*.tflite", REPORT_FILE, "labels.txt")
 
 
 def tflite_file(precision: str) -> str:
@@ -101,11 +103,7 @@ def export_model(
     if unknown or not precisions:
         raise ExportError(f"precisions must be some of {', '.join(PRECISIONS)}, got {list(precisions)}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"output folder {out_dir} is a file")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_FILE).is_file():
-        raise ExportError(f"output folder {out_dir} exists and is not an export folder (no {REPORT_FILE}); "
-                          "choose a new or empty folder")
+    check_out_dir(out_dir, EXPORT_OUTPUTS)
     _check_inputs(net, calibration_images, "calibration_images")
     labelled = test_images is not None and test_labels is not None
     parity_images = test_images if test_images is not None else calibration_images
@@ -118,54 +116,51 @@ def export_model(
     reference = _pytorch_logits(net, parity_images)
     threads = max(1, min(4, os.cpu_count() or 1))
 
-    try:
-        with atomic_dir(out_dir) as tmp:
-            t0 = time.perf_counter()
-            onnx_info = export_onnx(export_copy(net), tmp / ONNX_FILE, input_size)
-            onnx_info.update(compare(reference, run_onnx(onnx_session(tmp / ONNX_FILE, threads), images_np), labels))
-            broken = failures({"onnx": onnx_info}, thresholds)
-            if broken:  # no point converting further
-                raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
-            t1 = time.perf_counter()
-            paths = convert_to_tflite(tmp / ONNX_FILE, tmp, calibration_images.detach().cpu(), precisions)
-            t2 = time.perf_counter()
-            tflite = {}
-            for precision in precisions:
-                model = TFLiteModel(paths[precision], threads)
-                entry = {"file": paths[precision].name, "bytes": paths[precision].stat().st_size,
-                         "ops": op_counts(paths[precision]), **model.describe()}
-                entry.update(compare(reference, model.predict(images_np), labels))
-                if precision == "int8":
-                    entry["tensor_dtypes"] = tensor_dtypes(model.interpreter)
-                tflite[precision] = entry
-            t3 = time.perf_counter()
-            report = {
-                "model": {
-                    "class": type(net).__name__,
-                    "num_classes": int(reference.shape[1]),
-                    "params": int(sum(p.numel() for p in net.parameters())),
-                    "pytorch_bytes": int(sum(t.numel() * t.element_size() for t in net.state_dict().values())),
-                    "input": {"shape": [1, *input_size], "layout": "NCHW"},
-                },
-                "pytorch": {"test_accuracy": accuracy(reference, labels)},
-                "onnx": onnx_info,
-                "tflite": tflite,
-                "parity": {
-                    "images": int(parity_images.shape[0]),
-                    "source": "test_images" if test_images is not None else "calibration_images",
-                    "labelled": labelled,
-                    "thresholds": thresholds.as_dict(),
-                },
-                "calibration": {"images": int(calibration_images.shape[0])},
-                "seconds": {"onnx": t1 - t0, "onnx2tf": t2 - t1, "parity": t3 - t2},
-                "extra": extra or {},
-            }
-            broken = _structural_failures(report, input_size) + failures(report, thresholds)
-            report["parity"]["passed"] = not broken
-            if broken:
-                raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
-            report["seconds"]["total"] = time.perf_counter() - t_start
-            write_json_atomic(tmp / REPORT_FILE, report)
-    except NotADirectoryError as e:
-        raise ExportError(str(e)) from None
+    with atomic_dir(out_dir, own=EXPORT_OUTPUTS) as tmp:
+        t0 = time.perf_counter()
+        onnx_info = export_onnx(export_copy(net), tmp / ONNX_FILE, input_size)
+        onnx_info.update(compare(reference, run_onnx(onnx_session(tmp / ONNX_FILE, threads), images_np), labels))
+        broken = failures({"onnx": onnx_info}, thresholds)
+        if broken:  # no point converting further
+            raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
+        t1 = time.perf_counter()
+        paths = convert_to_tflite(tmp / ONNX_FILE, tmp, calibration_images.detach().cpu(), precisions)
+        t2 = time.perf_counter()
+        tflite = {}
+        for precision in precisions:
+            model = TFLiteModel(paths[precision], threads)
+            entry = {"file": paths[precision].name, "bytes": paths[precision].stat().st_size,
+                     "ops": op_counts(paths[precision]), **model.describe()}
+            entry.update(compare(reference, model.predict(images_np), labels))
+            if precision == "int8":
+                entry["tensor_dtypes"] = tensor_dtypes(model.interpreter)
+            tflite[precision] = entry
+        t3 = time.perf_counter()
+        report = {
+            "model": {
+                "class": type(net).__name__,
+                "num_classes": int(reference.shape[1]),
+                "params": int(sum(p.numel() for p in net.parameters())),
+                "pytorch_bytes": int(sum(t.numel() * t.element_size() for t in net.state_dict().values())),
+                "input": {"shape": [1, *input_size], "layout": "NCHW"},
+            },
+            "pytorch": {"test_accuracy": accuracy(reference, labels)},
+            "onnx": onnx_info,
+            "tflite": tflite,
+            "parity": {
+                "images": int(parity_images.shape[0]),
+                "source": "test_images" if test_images is not None else "calibration_images",
+                "labelled": labelled,
+                "thresholds": thresholds.as_dict(),
+            },
+            "calibration": {"images": int(calibration_images.shape[0])},
+            "seconds": {"onnx": t1 - t0, "onnx2tf": t2 - t1, "parity": t3 - t2},
+            "extra": extra or {},
+        }
+        broken = _structural_failures(report, input_size) + failures(report, thresholds)
+        report["parity"]["passed"] = not broken
+        if broken:
+            raise ParityError(f"export of {type(net).__name__} rejected: {'; '.join(broken)}")
+        report["seconds"]["total"] = time.perf_counter() - t_start
+        write_json_atomic(tmp / REPORT_FILE, report)
     return report

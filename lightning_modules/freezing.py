@@ -5,12 +5,14 @@ from typing import Optional, Union
 
 from torch import nn
 
+from common.errors import OrchardError
+
 from .architectures.base import OrchardNet
 
 FreezeSpec = Optional[Union[int, list[str]]]
 
 
-class FreezeError(ValueError):
+class FreezeError(OrchardError, ValueError):
     """An unknown block name or an impossible block count."""
 
 

@@ -6,13 +6,15 @@ from typing import Literal
 
 import torch
 
+from common.errors import OrchardError
+
 from .architectures.base import OrchardNet
 
 
 ResetHead = Literal["classifier", "all"]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(OrchardError):
     """A missing, unreadable or incompatible checkpoint."""
 
 

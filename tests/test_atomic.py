@@ -4,6 +4,7 @@ import os
 import pytest
 
 from common.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
+from common.errors import OutputFolderError
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +41,11 @@ def test_atomic_dir_replaces_an_old_folder_only_on_success(tmp_path):
     with atomic_dir(tmp_path / "out") as d:
         (d / "v1").write_text("1")
     with pytest.raises(ValueError):
-        with atomic_dir(tmp_path / "out") as d:
+        with atomic_dir(tmp_path / "out", own=("v*",)) as d:
             (d / "v2").write_text("2")
             raise ValueError
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["v1"]
-    with atomic_dir(tmp_path / "out") as d:
+    with atomic_dir(tmp_path / "out", own=("v*",)) as d:
         (d / "v3").write_text("3")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["v3"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -52,8 +53,28 @@ def test_atomic_dir_replaces_an_old_folder_only_on_success(tmp_path):
 
 def test_output_folder_that_is_a_file(tmp_path):
     (tmp_path / "out").write_text("I am a file")
-    with pytest.raises(NotADirectoryError, match="is a file"):
+    with pytest.raises(OutputFolderError, match="is a file"):
         with atomic_dir(tmp_path / "out"):
             pass
     write_json_atomic(tmp_path / "r.json", {"a": 1})
     assert (tmp_path / "r.json").read_text().strip() == '{\n  "a": 1\n}'
+
+
+def test_output_folder_with_a_users_file_is_never_replaced(tmp_path):
+    out = tmp_path / "out"
+    with atomic_dir(out, own=("results.json",)) as d:
+        (d / "results.json").write_text("1")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputFolderError, match="notes.txt"):
+        with atomic_dir(out, own=("results.json",)) as d:
+            (d / "results.json").write_text("2")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "results.json").read_text() == "1"
+    # a file that the new output also writes is ours, whatever the patterns say
+    with atomic_dir(out, own=("results.json", "notes.txt")) as d:
+        (d / "results.json").write_text("3")
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    (out / "thesis.txt").write_text("mine")
+    with atomic_dir(out, own=("results.json",), overwrite=True) as d:
+        (d / "results.json").write_text("4")
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

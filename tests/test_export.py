@@ -123,7 +123,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, tiny_fruits, capsys):
     assert "is a file" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tiny_fruits), "--out", str(a_file))
     other = tmp_path / "not_an_export"
     (other / "keep").mkdir(parents=True)
-    assert "not an export folder" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tiny_fruits), "--out", str(other))
+    assert "holds 'keep', which orchard did not write" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tiny_fruits), "--out", str(other))
     assert "does not exist" in _bad(capsys, "--arch", "alexnet", "--data-root", str(tmp_path / "nodata"), "--out", str(out))
     assert not out.exists() and a_file.read_text() == "x" and (other / "keep").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "alexnet.ckpt", "not_an_export"]

@@ -5,6 +5,8 @@ from typing import Callable
 
 from torch import nn
 
+from common.errors import OrchardError
+
 from .alexnet import alexnet, alexnet_separable
 from .base import OrchardNet
 from .mobilenet_v1 import mobilenet_v1
@@ -26,7 +28,7 @@ PAPER_TRAINABLE_PARAMS = {
 }
 
 
-class UnknownArchitectureError(ValueError):
+class UnknownArchitectureError(OrchardError, ValueError):
     """Raised for an architecture name that is not in the registry."""
 
 
