@@ -7,22 +7,31 @@ config from ``configs/``. Writes ``results.json``, ``report.md`` (the paper's Ta
 beside the paper's) and ``transfer.png`` into ``--out``. A rerun skips finished runs and resumes
 an interrupted one from its last checkpoint.
 
+``--arch all`` (or a comma-separated list) runs the protocol once per architecture, each in its
+own sub-folder ``--out/<arch>/`` (a whole study folder as above), and writes one comparison
+(``report.md``, ``results.json``, ``comparison.png``) into ``--out``; an architecture that fails
+is reported beside the others. One process owns ``--out`` at a time (``.orchard-study.lock``).
+
 Examples::
 
     python cli.py experiment transfer --quick                   # small, synthetic data (make demo)
     python cli.py experiment transfer --fruits-root ../shared/data/fruits360-mini --per-class 60 \\
         --cifar-root ../shared/data/cifar10-mini --cifar-dataset cifar10
+    python cli.py experiment transfer --arch all --quick        # every architecture, one comparison
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import errno
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
 from common.atomic import write_json_atomic, write_text_atomic
-from common.errors import OrchardError
+from common.errors import OrchardError, OutputFolderError
 
 from .transfer_plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
 from .transfer_progress import StudyDisplay, format_seconds
@@ -42,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--quick", action="store_true", help="small preset on the synthetic samples (written if missing); "
         "flags given beside it win: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     add("--n", type=int, help="scratch runs and stage-3 runs (seeds 0..N-1; default 10)")
-    add("--arch", default="alexnet", help="architecture for every stage (default: %(default)s)")
+    add("--arch", default="alexnet", help="architecture for every stage, or 'all' / a comma-separated list: the "
+        "protocol once per architecture into --out/<arch>/, with one comparison report (default: %(default)s)")
     add("--fruits-root", help="Fruits-360 folder for scratch, stage 2 and stage 3 (default: data/fruits360-synthetic)")
     add("--cifar-root", help="folder holding cifar-100-python/ or cifar-10-batches-py/ (default: data/cifar-synthetic)")
     add("--cifar-dataset", choices=["cifar100", "cifar10"], help="stage 1's dataset (default: cifar100; "
@@ -97,6 +107,27 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
     return options
 
 
+def architectures(value: str) -> list[str]:
+    """``--arch``: one name, ``all``, or a comma-separated list (unknown names refused in one line)."""
+    from lightning_modules.architectures import check_name, list_models
+
+    if value.strip() == "all":
+        return list_models()
+    names = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if not names:
+        raise OrchardError("--arch names no architecture")
+    return [check_name(n) for n in names]
+
+
+def check_data_roots(options: StudyOptions) -> None:
+    """Refuse a missing data folder before anything is written (a failed start must leave nothing behind)."""
+    needs = {"--fruits-root": (options.fruits_root, {"scratch", "stage2", "stage3"}),
+             "--cifar-root": (options.cifar_root, {"stage1"})}
+    for flag, (root, stages) in needs.items():
+        if stages & set(options.stages) and not Path(root).is_dir():
+            raise OrchardError(f"{flag} {root}: no such folder")
+
+
 def ensure_synthetic_samples(options: StudyOptions) -> None:
     """``--quick`` on a fresh clone: write the synthetic samples the preset points at if they are missing."""
     from datamodules.data_cli import main as data_main
@@ -114,7 +145,9 @@ def upstream_checkpoint(spec: RunSpec, records: dict[RunSpec, dict], options: St
     if record is None:
         raise OrchardError(f"{spec.run_id} starts from {spec.upstream.run_id}, which has no finished run in "
                            f"{options.runs_dir}; add {spec.upstream.stage} to --stages")
-    return Path(record["checkpoint"])
+    from .transfer_runner import in_out
+
+    return in_out(options, record["checkpoint"])
 
 
 def write_outputs(options: StudyOptions, records: list[dict], command: str, with_plot: bool) -> None:
@@ -137,52 +170,147 @@ def write_outputs(options: StudyOptions, records: list[dict], command: str, with
 
 def run_study(options: StudyOptions, command: str) -> list[dict]:
     """Run (or resume) every planned run and write the outputs; returns the records in plan order."""
-    from .transfer_runner import RECORD, execute, load_record, run_dir
+    import torch
+
+    from .transfer_runner import RECORD, DamagedRecordError, execute, load_record, run_dir
 
     runs = plan(options)
     planned = [(spec, planned_epochs(spec, options)) for spec in runs]
     records: dict[RunSpec, dict] = {}
+    other_threads: list[str] = []
     options.out.mkdir(parents=True, exist_ok=True)
     with StudyDisplay(planned) as display:
-        display.print(f"study 1: {len(runs)} runs ({options.n} scratch, stage 1, stage 2, {options.n} stage 3) "
-                      f"-> {options.out}")
+        display.print(f"study 1 ({options.arch}): {len(runs)} runs ({options.n} scratch, stage 1, stage 2, "
+                      f"{options.n} stage 3) -> {options.out}")
         for index, spec in enumerate(runs):
             if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
                 continue
             init_from = upstream_checkpoint(spec, records, options)
-            record = load_record(options, spec, init_from)
+            try:
+                record = load_record(options, spec, init_from)
+            except DamagedRecordError as e:
+                display.print(f"{spec.run_id:<14} {e}: redone from its last checkpoint")
+                record = None
             if record is not None:
                 records[spec] = record
                 display.finish_run(index, spec, record, skipped=True)
+                if record.get("threads") != torch.get_num_threads():
+                    other_threads.append(f"{spec.run_id} ({record.get('threads', '?')})")
                 continue
             if spec.stage not in options.stages:
                 continue
             records[spec] = execute(options, spec, init_from, display, index)
             display.finish_run(index, spec, records[spec])
             write_outputs(options, list(records.values()), command, with_plot=False)
+        if other_threads:
+            display.print(f"note: {len(other_threads)} earlier run(s) trained with another thread count than now "
+                          f"({torch.get_num_threads()}): {', '.join(other_threads)}; the report gives each run's own "
+                          "count; delete a run's folder to retime it")
     ordered = [records[s] for s in runs if s in records]
     write_outputs(options, ordered, command, with_plot=True)
     return ordered
 
 
+def _unwritable(e: OSError, out: Path) -> Optional[OutputFolderError]:
+    """An OSError writing inside ``--out`` (read-only, full, a file in the way) as one line; ``None`` otherwise."""
+    name = e.filename if isinstance(e.filename, str) else None
+    inside = name is not None and (Path(name).resolve() == out.resolve() or out.resolve() in Path(name).resolve().parents)
+    if not inside and e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        return None
+    return OutputFolderError(f"cannot write {name or out} (--out {out}): {e.strerror or e}")
+
+
+def run_architectures(options: StudyOptions, archs: list[str], command: str) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """The protocol for each architecture in ``--out/<arch>/``; a failure is kept beside the others' results.
+
+    Returns ``({arch: records}, {arch: error message})``. A folder that cannot be written stops everything.
+    """
+    results: dict[str, list[dict]] = {}
+    failures: dict[str, str] = {}
+    for arch in archs:
+        sub = dataclasses.replace(options, arch=arch, out=options.out / arch)
+        try:
+            results[arch] = run_study(sub, command)
+        except OutputFolderError:
+            raise
+        except OSError as e:
+            if _unwritable(e, options.out):
+                raise _unwritable(e, options.out) from e
+            failures[arch] = _failure(sub, e)
+        except Exception as e:  # noqa: BLE001 - one architecture's failure must not stop the others
+            failures[arch] = _failure(sub, e)
+        if arch in failures:
+            print(f"error: {arch}: {failures[arch]}", file=sys.stderr)
+    return results, failures
+
+
+def _failure(options: StudyOptions, e: BaseException) -> str:
+    """One line for a failed architecture; an unexpected error's traceback goes to ``<arch>/error.log``."""
+    from common.errors import _root_cause
+
+    cause = _root_cause(e)
+    if isinstance(cause, OrchardError):
+        return str(cause)
+    log = options.out / "error.log"
+    try:
+        write_text_atomic(log, "".join(traceback.format_exception(e)))
+    except OSError:
+        return f"{type(e).__name__}: {e}"
+    return f"{type(e).__name__}: {e} (traceback in {log})"
+
+
 def main(argv: list[str]) -> int:
+    from .transfer_lock import StudyLock
+
     args = build_parser().parse_args(argv)
     options = options_from_args(args)
+    archs = architectures(args.arch)
+    compare = args.arch.strip() == "all" or "," in args.arch
+    options = dataclasses.replace(options, arch=archs[0])
     if options.threads:
         import torch
 
         torch.set_num_threads(options.threads)
     if args.quick:
         ensure_synthetic_samples(options)
+    check_data_roots(options)
     command = shlex.join(["python", "cli.py", "experiment", "transfer", *argv])
-    records = run_study(options, command)
+    try:
+        with StudyLock(options.out) as lock:
+            if lock.took_over:
+                print(f"note: took over the lock of a process that is gone ({lock.took_over.get('pid')})")
+            if compare:
+                return _compare(options, archs, command)
+            records = run_study(options, command)
+    except OSError as e:
+        failure = _unwritable(e, options.out)
+        if failure is None:
+            raise
+        raise failure from e
     total = sum(r["train_seconds"] for r in records)
     print(f"report:  {options.out / 'report.md'}  ({len(records)} runs, {format_seconds(total)} of training)")
     print(f"results: {options.out / 'results.json'}")
     print(f"plot:    {options.out / 'transfer.png'}")
     if any(r["data"]["synthetic"] for r in records):
-        print("note: trained on SYNTHETIC data (procedurally generated samples, not Fruits-360 / CIFAR photographs)")
+        print("note: trained on SYNTHETIC data (procedurally generated, not Fruits-360 / CIFAR photographs)")
     return 0
+
+
+def _compare(options: StudyOptions, archs: list[str], command: str) -> int:
+    from common.machine import machine_info
+
+    from .transfer_compare import write_comparison
+
+    results, failures = run_architectures(options, archs, command)
+    write_comparison(options, archs, results, failures, machine_info(), command)
+    runs = sum(len(r) for r in results.values())
+    print(f"report:  {options.out / 'report.md'}  ({len(archs)} architectures, {runs} runs"
+          + (f"; failed: {', '.join(failures)}" if failures else "") + ")")
+    print(f"results: {options.out / 'results.json'}")
+    print(f"plot:    {options.out / 'comparison.png'}")
+    if any(r["data"]["synthetic"] for recs in results.values() for r in recs):
+        print("note: trained on SYNTHETIC data (procedurally generated, not Fruits-360 / CIFAR photographs)")
+    return 2 if failures else 0
 
 
 if __name__ == "__main__":

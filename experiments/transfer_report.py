@@ -20,8 +20,8 @@ PAPER_SPEEDUP = PAPER["scratch"]["minutes"] / PAPER["stage3"]["minutes"]  # 12.3
 TITLES = {
     "scratch": "Table 2 - training from scratch: apple / pear / noise, every layer trains",
     "stage1": "Table 3 - stage 1: CIFAR-100, every layer trains",
-    "stage2": "Table 4 - stage 2: Fruits-360, all classes; conv1-conv3 frozen, new head",
-    "stage3": "Table 5 - stage 3: apple / pear / noise; conv1-conv4 frozen, new head",
+    "stage2": "Table 4 - stage 2: Fruits-360, all classes; every feature block but the last frozen (the paper: conv1-conv3), new head",
+    "stage3": "Table 5 - stage 3: apple / pear / noise; every feature block frozen (the paper: conv1-conv4), new classifier",
 }
 
 
@@ -116,19 +116,33 @@ def _ratio(value: Optional[float]) -> str:
 def _stage_table(s: StageSummary, target: float, title: str) -> list[str]:
     paper = PAPER[s.stage]
     lines = [f"### {title}", "",
-             f"| Run | Seed | Epochs | Train time | Test accuracy (%) | Time to {100 * target:g} % val acc |",
-             "|---|---|---|---|---|---|"]
+             f"| Run | Seed | Epochs | Train time | Test accuracy (%) | Time to {100 * target:g} % val acc | Threads |",
+             "|---|---|---|---|---|---|---|"]
     for i, (r, hit) in enumerate(zip(sorted(s.runs, key=lambda r: r["seed"]), s.to_target), start=1):
         reached = f"{hit[0]:.1f} s (epoch {hit[1]})" if hit else "not reached"
         resumed = f" (resumed at epoch {r['resumed_from_epoch']})" if r.get("resumed_from_epoch") else ""
         lines.append(f"| {i} | {r['seed']} | {r['epochs']} | {_sec(r['train_seconds'])}{resumed} | "
-                     f"{_pct(r['test_accuracy'])} | {reached} |")
+                     f"{_pct(r['test_accuracy'])} | {reached} | {r.get('threads', '?')} |")
     if len(s.runs) > 1:
         (m, sd), (a, a_sd), (t, t_sd) = s.seconds, s.accuracy, s.to_target_seconds
-        lines.append(f"| **mean ± std** | | | **{_sec(m, sd)}** | **{_pct(a, a_sd)}** | {_sec(t, t_sd)} |")
+        lines.append(f"| **mean ± std** | | | **{_sec(m, sd)}** | **{_pct(a, a_sd)}** | {_sec(t, t_sd)} | |")
     runs = f"{paper['runs']} runs, mean" if paper["runs"] > 1 else "1 run"
-    lines.append(f"| *paper ({runs})* | | | *{paper['minutes']:,.1f} min* | *{100 * paper['accuracy']:.1f}* | |")
+    lines.append(f"| *paper ({runs})* | | | *{paper['minutes']:,.1f} min* | *{100 * paper['accuracy']:.1f}* | | |")
+    frozen = s.runs[0].get("frozen_blocks") if s.runs else None
+    if frozen:
+        share = s.runs[0].get("frozen_share")
+        lines += ["", f"Frozen: {', '.join(frozen)}" + (f" ({100 * share:.0f} % of the parameters)." if share is not None else ".")]
     return lines + [""]
+
+
+def threads_line(records: list[dict[str, Any]]) -> str:
+    """Each run's own torch thread count, e.g. ``1`` or ``1 (6 runs), 2 (2 runs)``."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[str(r.get("threads", "?"))] = counts.get(str(r.get("threads", "?")), 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), "?")
+    return ", ".join(f"{k} ({v} runs)" for k, v in counts.items())
 
 
 def _data_line(summary: dict[str, StageSummary], stage: str) -> str:
@@ -152,7 +166,7 @@ def render_report(records: list[dict[str, Any]], machine: dict[str, Any], option
     lines = [
         "# Study 1: staged transfer learning vs training from scratch", "",
         f"Command: `{command}`", "",
-        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores, {machine.get('torch_threads')} torch threads), "
+        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores; torch threads per run: {threads_line(records)}), "
         f"GPU: {machine.get('gpu') or 'none'}; "
         f"torch {versions.get('torch')}, pytorch-lightning {versions.get('pytorch-lightning')}, Python {machine.get('python')}.", "",
         f"Architecture `{options['arch']}`. Train time is the `TrainingTimer`'s: training epochs only, validation and "

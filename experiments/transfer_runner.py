@@ -1,13 +1,21 @@
 """One run of the study through the real LightningCLI, resumable from its last checkpoint.
 
-A run lives in ``<out>/runs/<run_id>/``: ``args.json`` (its CLI arguments), ``fit/`` (the
-Lightning run folder: ``config.yaml``, ``metrics.csv``, ``timing.json``, ``checkpoints/``) and,
-once it has finished and been tested, ``record.json`` (written atomically). A rerun of the
-study skips runs with a record and resumes a run that has ``fit/checkpoints/last.ckpt`` but
-no record, with ``ckpt_path`` = that checkpoint.
+A run lives in ``<out>/runs/<run_id>/``: ``args.json`` (its CLI arguments and the settings that
+decide its result), ``fit/`` (the Lightning run folder: ``config.yaml``, ``metrics.csv``,
+``timing.json``, ``checkpoints/``) and, once it has finished and been tested, ``record.json``
+(written atomically; its paths are relative to ``<out>``, so a moved or copied study folder
+resumes). A rerun of the study skips runs with a record and resumes a run that has
+``fit/checkpoints/last.ckpt`` but no record, with ``ckpt_path`` = that checkpoint; the epochs
+logged before the interruption stay in ``metrics.csv``.
+
+Settings are compared only where something was trained with them (a record, or a checkpoint to
+resume): a start that failed before its first epoch blocks nothing. What is compared is what
+changes a run's result (config, seed, architecture, epochs, data and its root, batch size, extra
+arguments), not where its files lie and not the thread count, which each record keeps as its own.
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -30,6 +38,16 @@ from .transfer_progress import StudyDisplay
 
 RECORD = "record.json"
 ARGS = "args.json"
+METRICS = "metrics.csv"
+EARLIER_METRICS = ".metrics-before-resume.csv"  # epochs logged before a kill, until merged back
+# Arguments that say where files lie, not what trains (the upstream run is named by the plan).
+LOCATION_FLAGS = ("--trainer.logger.init_args.save_dir", "--model.init_from")
+RECORD_KEYS = ("stage", "seed", "run_id", "epochs", "train_seconds", "epoch_seconds", "test_accuracy", "val_accuracy",
+               "checkpoint", "data")
+
+
+class DamagedRecordError(Exception):
+    """A run's ``record.json`` cannot be read (the run is redone from its checkpoint)."""
 NOISY_WARNINGS = (
     r"Found \d+ module\(s\) in eval mode",  # frozen blocks are in eval mode on purpose
     r".*does not have many workers.*",  # whole in-memory batches, no DataLoader workers to add
@@ -50,13 +68,93 @@ def last_checkpoint(options: StudyOptions, spec: RunSpec) -> Path:
     return run_dir(options, spec) / "fit" / "checkpoints" / "last.ckpt"
 
 
+def relative_to_out(options: StudyOptions, path: str | Path) -> str:
+    """``path`` relative to the study folder when it lies inside it (records stay valid when the folder moves)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(options.out.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def in_out(options: StudyOptions, path: str) -> Path:
+    """A path read from a record: relative ones are relative to the study folder."""
+    return Path(path) if Path(path).is_absolute() else options.out / path
+
+
+def _pairs(args: list[str]) -> list[list[str]]:
+    """``--flag value`` / ``--flag=value`` arguments as ``[flag, value]`` pairs (a lone flag gets ``""``)."""
+    pairs, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "=" in arg:
+            pairs.append(arg.split("=", 1))
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            pairs.append([arg, args[i + 1]])
+            i += 1
+        else:
+            pairs.append([arg, ""])
+        i += 1
+    return pairs
+
+
+def settings_of(args: list[str]) -> list[list[str]]:
+    """What of a run's arguments changes its result: no file locations, the config by name, data roots resolved."""
+    settings = []
+    for flag, value in _pairs(args):
+        if flag in LOCATION_FLAGS:
+            value = "(set by the study)" if flag == "--model.init_from" else None
+            if value is None:
+                continue
+        elif flag == "--config":
+            value = Path(value).name
+        elif flag == "--data.init_args.root":
+            value = str(Path(value).resolve())
+        settings.append([flag, value])
+    return settings
+
+
+def _stored_settings(folder: Path) -> Optional[list[list[str]]]:
+    """The settings in ``args.json`` (either form it was written in); ``None`` when absent or unreadable."""
+    try:
+        stored = json.loads((folder / ARGS).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(stored, list):  # the first form: the argument list alone
+        return settings_of([str(a) for a in stored])
+    return stored.get("settings") if isinstance(stored, dict) else None
+
+
+def _compare_settings(folder: Path, before: Optional[list], now: list[list[str]]) -> None:
+    if before is None or before == now:
+        return
+    before_d, now_d = dict(map(tuple, before)), dict(map(tuple, now))
+    flag = next((k for k in [*now_d, *before_d] if before_d.get(k) != now_d.get(k)), "")
+    was, then = before_d.get(flag, "nothing"), now_d.get(flag, "nothing")
+    raise OrchardError(f"{folder} was trained with other settings ({flag} {was}, now {then}); "
+                       "use another --out, or delete that run to retrain it")
+
+
 def load_record(options: StudyOptions, spec: RunSpec, init_from: Optional[Path]) -> Optional[dict[str, Any]]:
-    """The finished run's record (made with these very settings), or ``None`` when it has not finished."""
-    path = run_dir(options, spec) / RECORD
+    """The finished run's record (made with these very settings), or ``None`` when it has not finished.
+
+    Raises:
+        OrchardError: the run finished with settings that change its result.
+        DamagedRecordError: ``record.json`` is unreadable (truncated, not JSON, keys missing).
+    """
+    folder = run_dir(options, spec)
+    path = folder / RECORD
     if not path.is_file():
         return None
-    _check_same_settings(run_dir(options, spec), fit_args(spec, options, init_from))
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or any(k not in record for k in RECORD_KEYS):
+            raise ValueError("keys missing")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DamagedRecordError(f"{path} is damaged ({e.__class__.__name__})") from e
+    now = settings_of(fit_args(spec, options, init_from))
+    _compare_settings(folder, record.get("settings") or _stored_settings(folder), now)
+    return record
 
 
 @contextmanager
@@ -85,30 +183,72 @@ def _finished_epochs(checkpoint: Path) -> Optional[int]:
         return None
 
 
-def _check_same_settings(folder: Path, args: list[str]) -> None:
-    path = folder / ARGS
-    if not path.is_file():
-        return
-    before = json.loads(path.read_text())
-    if before != args:
-        i = next((i for i, (a, b) in enumerate(zip(before, args)) if a != b), min(len(before), len(args)))
-        flag = args[i - 1] if 0 < i <= len(args) else ""
-        was, now = (before[i] if i < len(before) else "nothing"), (args[i] if i < len(args) else "nothing")
-        raise OrchardError(f"{folder} was trained with other settings ({flag} {was}, now {now}); "
-                           "use another --out, or delete that run to retrain it")
-
-
 def prepare(options: StudyOptions, spec: RunSpec, init_from: Optional[Path]) -> tuple[list[str], Optional[Path], int]:
-    """The run's arguments, the checkpoint to resume from (if any) and the epochs it already has."""
+    """The run's arguments, the checkpoint to resume from (if any) and the epochs it already has.
+
+    Settings are checked against ``args.json`` only when there is a checkpoint to resume; without
+    one nothing was trained, so the run starts clean (no stale logs, no ``last-v1.ckpt``).
+    """
     args = fit_args(spec, options, init_from)
     folder = run_dir(options, spec)
-    _check_same_settings(folder, args)
     last = last_checkpoint(options, spec)
     done = _finished_epochs(last) if last.is_file() else None
-    if done is None:  # nothing to resume: start clean (no stale logs, no last-v1.ckpt)
+    if done is not None:
+        _compare_settings(folder, _stored_settings(folder), settings_of(args))
+        _keep_earlier_metrics(folder / "fit", done)
+    else:
         shutil.rmtree(folder / "fit", ignore_errors=True)
-    write_json_atomic(folder / ARGS, args)
+    write_json_atomic(folder / ARGS, {"args": args, "settings": settings_of(args)})
     return args, (last if done is not None else None), done or 0
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    if not path.is_file():
+        return [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _write_rows(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    from common.atomic import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _epoch_of(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("epoch") or "inf")
+    except ValueError:
+        return float("inf")
+
+
+def _keep_earlier_metrics(fit_dir: Path, done: int) -> None:
+    """Before a resume: set aside the rows of the ``done`` finished epochs (Lightning's CSVLogger starts a new file).
+
+    Rows set aside by an earlier resume that was itself interrupted are kept too.
+    """
+    fields, rows = _read_rows(fit_dir / EARLIER_METRICS)
+    new_fields, new_rows = _read_rows(fit_dir / METRICS)
+    rows = [r for r in rows + new_rows if _epoch_of(r) < done]
+    fields = sorted(set(fields) | set(new_fields))
+    if rows:
+        _write_rows(fit_dir / EARLIER_METRICS, fields, rows)
+
+
+def _merge_earlier_metrics(fit_dir: Path) -> None:
+    """After a resumed fit: ``metrics.csv`` = the rows set aside before it, then the resumed fit's own."""
+    earlier = fit_dir / EARLIER_METRICS
+    if not earlier.is_file():
+        return
+    fields, rows = _read_rows(earlier)
+    new_fields, new_rows = _read_rows(fit_dir / METRICS)
+    _write_rows(fit_dir / METRICS, sorted(set(fields) | set(new_fields)), rows + new_rows)
+    earlier.unlink()
 
 
 def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], display: StudyDisplay, index: int) -> dict[str, Any]:
@@ -126,8 +266,10 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
         display.start_run(index, spec, trainer.max_epochs, done_epochs=done)
         trainer.fit(model, datamodule=data, ckpt_path=str(resume) if resume else None)
         test = trainer.test(model, datamodule=data, verbose=False)[0]
+    _merge_earlier_metrics(Path(trainer.log_dir))
     timer = next(c for c in trainer.callbacks if isinstance(c, TrainingTimer))
     log_dir = Path(trainer.log_dir)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     ckpt = trainer.checkpoint_callback
     record = {
         "stage": spec.stage,
@@ -141,20 +283,23 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
         "test_accuracy": float(test["test_acc"]),
         "test_loss": float(test["test_loss"]),
         "val_accuracy": history.val_accuracy,
-        "checkpoint": str(last_checkpoint(options, spec).resolve()),
-        "best_checkpoint": str(Path(ckpt.best_model_path).resolve()) if ckpt and ckpt.best_model_path else None,
-        "init_from": str(init_from) if init_from else None,
+        "checkpoint": relative_to_out(options, last_checkpoint(options, spec)),
+        "best_checkpoint": relative_to_out(options, ckpt.best_model_path) if ckpt and ckpt.best_model_path else None,
+        "init_from": relative_to_out(options, init_from) if init_from else None,
         "frozen_blocks": model.frozen_blocks,
         "trainable_params": model.trainable_params,
+        "frozen_share": frozen / (frozen + model.trainable_params) if frozen + model.trainable_params else 0.0,
         "num_classes": data.num_classes,
         "data": {"root": str(data.root), "kind": type(data).__name__, "synthetic": bool(data.synthetic),
                  "dataset": getattr(data, "dataset", "fruits360"), "train_images": int(data.splits["train"][0].shape[0]),
                  "test_images": int(data.splits["test"][0].shape[0])},
         "resumed_from_epoch": done or None,
         "wall_seconds": time.perf_counter() - wall_t0,
-        "log_dir": str(log_dir.resolve()),
-        "config": str((log_dir / "config.yaml").resolve()),
+        "log_dir": relative_to_out(options, log_dir),
+        "config": relative_to_out(options, log_dir / "config.yaml"),
         "device": timer.result.get("device"),
+        "threads": torch.get_num_threads(),
+        "settings": settings_of(args),
     }
     write_json_atomic(run_dir(options, spec) / RECORD, record)
     return record

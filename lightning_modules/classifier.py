@@ -1,19 +1,26 @@
 """The thin LightningModule around any registered architecture."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal, Optional, Union
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .architectures import build_model, trainable_params
+from .callbacks.timing import TrainingTimer
+from .feature_cache import CacheReport
+from .feature_cache import build as build_feature_cache
+from .feature_cache import describe as describe_feature_cache
 from .freezing import freeze_blocks, frozen_prefix_length, hold_in_eval, resolve_frozen_blocks
 from .init_from import load_weights
 from .optimizers import OptimizerName, build_optimizer
 
+log = logging.getLogger("orchard.feature_cache")
 FULL_PRECISION = {"32-true", "64-true"}  # no gradient scaler between backward and step
 
 
@@ -28,7 +35,9 @@ class ImageClassifier(pl.LightningModule):
         lr: learning rate.
         weight_decay: L2 / decoupled weight decay.
         freeze: feature blocks to freeze for a transfer stage: ``N`` for the first N
-            blocks (``conv1``..``convN`` on the AlexNets) or a list of block names.
+            blocks (``conv1``..``convN`` on the AlexNets; negative: all but the last -N),
+            ``all``, a study stage's freeze point (``stage2``, ``stage3``: defined per
+            architecture), or block names.
             Frozen parameters get ``requires_grad=False``, never reach the optimizer,
             and frozen BatchNorm layers stay in eval mode.
         init_from: checkpoint of an earlier stage to start from (weights only). Use
@@ -43,6 +52,11 @@ class ImageClassifier(pl.LightningModule):
         channels_last: run convolutions in NHWC memory format (on by default: 20-35 % less
             training time for these nets on a 2-core x86 CPU with torch 2.14 (alexnet,
             mobilenet_v2), max-pooling ~5x faster; pair it with the datamodule's ``channels_last``).
+        feature_cache: when the first feature blocks are frozen, compute their outputs once per
+            training/validation image when a fit starts and train the rest on them
+            (``lightning_modules/feature_cache.py``; its build time counts as training time). It
+            stays off, saying why in one line, where it would not be exact: augmented images, a
+            random layer in the frozen blocks, or a cache over ``$ORCHARD_FEATURE_CACHE_MAX_GB``.
     """
 
     def __init__(
@@ -52,12 +66,13 @@ class ImageClassifier(pl.LightningModule):
         optimizer: OptimizerName = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        freeze: Optional[Union[int, list[str]]] = None,
+        freeze: Optional[Union[int, str, list[str]]] = None,
         init_from: Optional[str] = None,
         reset_head: Literal["classifier", "all"] = "classifier",
         label_smoothing: float = 0.0,
         arch_kwargs: Optional[dict[str, Any]] = None,
         channels_last: bool = True,
+        feature_cache: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -73,6 +88,8 @@ class ImageClassifier(pl.LightningModule):
         self.train_loss = MeanMetric(nan_strategy="disable")  # the epoch's mean training loss
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.feature_cache_report: Optional[CacheReport] = None  # what the cache did in the last fit
+        self._cached = False  # the fit's batches are the frozen prefix's outputs, not images
 
     @property
     def trainable_params(self) -> int:
@@ -95,10 +112,52 @@ class ImageClassifier(pl.LightningModule):
             return self.net.head(x)
         return self.net(x)
 
+    def _forward_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a fit's batch: images, or the frozen prefix's cached outputs while the feature cache is on."""
+        if self._cached:
+            return self.net.head(self.net.forward_blocks(x, self._frozen_prefix))
+        return self(x)
+
+    def on_fit_start(self) -> None:
+        """Build the frozen-feature cache (when ``feature_cache`` and a frozen prefix) before any batch is drawn.
+
+        The build time reaches the ``TrainingTimer`` (counted into the first epoch), so the cache
+        is never a free lunch in the figures.
+        """
+        self.feature_cache_report, self._cached = None, False
+        if not (self.hparams.feature_cache and self._frozen_prefix):
+            return
+        trainer = self.trainer
+        blocks = self.net.block_names[:self._frozen_prefix]
+        report = build_feature_cache(self.net, self._frozen_prefix, blocks, trainer.datamodule,
+                                     trainer.precision_plugin.forward_context)
+        self.feature_cache_report, self._cached = report, report.on
+        if report.on:
+            log.info(describe_feature_cache(report))
+        else:
+            rank_zero_only(log.warning)(describe_feature_cache(report))
+        for callback in trainer.callbacks:
+            if isinstance(callback, TrainingTimer):
+                callback.add_training_seconds("feature_cache", report.seconds)
+
+    def on_fit_end(self) -> None:
+        self._drop_feature_cache()
+
+    def teardown(self, stage: str) -> None:
+        self._drop_feature_cache()
+
+    def _drop_feature_cache(self) -> None:
+        """Give the datamodule its images back (test, predict and later fits read images)."""
+        if self._cached:
+            datamodule = self._trainer.datamodule if self._trainer is not None else None
+            if datamodule is not None:
+                datamodule.drop_features()
+            self._cached = False
+
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         """Validation and test: loss logged per epoch, accuracy accumulated (see :meth:`_log_epoch_metrics`)."""
         x, y = batch
-        logits = self(x)
+        logits = self._forward_batch(x)
         loss = F.cross_entropy(logits, y)
         getattr(self, f"{stage}_acc").update(logits, y)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", sync_dist=True,
@@ -114,7 +173,7 @@ class ImageClassifier(pl.LightningModule):
         alexnet step at batch 64 on 2 cores, when made every step.
         """
         x, y = batch
-        logits = self(x)
+        logits = self._forward_batch(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         self.train_acc.update(logits.detach().argmax(dim=1), y)  # class ids: half the cost of updating from logits
         self.train_loss.update(loss.detach(), y.shape[0])

@@ -123,6 +123,14 @@ def test_frozen_blocks_stay_in_eval_mode_whatever_train_and_eval_are_called():
     ("mobilenet_v1", 2, ["stem", "block1"]),
     ("mobilenet_v2", None, []),
     ("mobilenet_v2", 0, []),
+    ("alexnet", -1, ["conv1", "conv2", "conv3"]),
+    ("mobilenet_v1", "all", ["stem", "block1", "block2", "block3", "block4"]),
+    ("mobilenet_v1", "block2", ["block2"]),
+    # study 1's freeze points: every block but the last (stage 2), every block (stage 3); the paper's on AlexNet
+    ("alexnet", "stage2", ["conv1", "conv2", "conv3"]),
+    ("alexnet_separable", "stage3", ["conv1", "conv2", "conv3", "conv4"]),
+    ("mobilenet_v2", "stage2", ["stem", "block1", "block2", "block3", "block4"]),
+    ("mobilenet_v2", "stage3", ["stem", "block1", "block2", "block3", "block4", "block5"]),
 ])
 def test_freeze_accepts_a_block_count_or_block_names(arch, spec, expected):
     model = ImageClassifier(arch=arch, num_classes=3, freeze=spec)
@@ -131,7 +139,8 @@ def test_freeze_accepts_a_block_count_or_block_names(arch, spec, expected):
 
 @pytest.mark.parametrize("spec, message", [
     (5, "freeze=5: AlexNet has 4 feature blocks (conv1, conv2, conv3, conv4)"),
-    (-1, "freeze=-1"),
+    (-4, "freeze=-4: AlexNet has 4 feature blocks"),
+    ("stage9", "unknown block(s) stage9 for AlexNet"),
     (["conv9"], "unknown block(s) conv9 for AlexNet; blocks are: conv1, conv2, conv3, conv4"),
     (True, "freeze must be a block count or a list of block names"),
 ])
@@ -141,7 +150,8 @@ def test_impossible_freezes_fail_with_a_message_naming_the_blocks(spec, message)
     assert message in str(error.value)
 
 
-@pytest.mark.parametrize("value, expected", [("3", ["conv1", "conv2", "conv3"]), ("[conv1, conv4]", ["conv1", "conv4"])])
+@pytest.mark.parametrize("value, expected", [("3", ["conv1", "conv2", "conv3"]), ("[conv1, conv4]", ["conv1", "conv4"]),
+                                             ("stage2", ["conv1", "conv2", "conv3"]), ("all", ["conv1", "conv2", "conv3", "conv4"])])
 def test_freeze_is_a_model_argument_of_the_cli(value, expected, tiny_cifar, tmp_path):
     cli = make_cli(["--data", "datamodules.cifar.CIFARDataModule", "--data.root", str(tiny_cifar), "--data.dataset", "cifar10",
                     "--model.freeze", value, "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)], run=False)

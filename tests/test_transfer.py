@@ -2,6 +2,7 @@
 its results/report/plot, skipping finished runs, and a really killed run resuming to the same result."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -62,7 +63,9 @@ def test_results_json_records_every_run_of_the_protocol(study):
     for r in runs:
         assert r["epochs"] == epochs[r["stage"]] == len(r["epoch_seconds"]) == len(r["val_accuracy"])
         assert r["train_seconds"] == pytest.approx(sum(r["epoch_seconds"])) and r["train_seconds"] > 0
-        assert 0.0 <= r["test_accuracy"] <= 1.0 and Path(r["checkpoint"]).is_file()
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and (study / r["checkpoint"]).is_file()
+        assert not Path(r["checkpoint"]).is_absolute() and not Path(r["log_dir"]).is_absolute()  # the folder can move
+        assert r["threads"] == torch.get_num_threads()
         assert r["data"]["synthetic"] and r["resumed_from_epoch"] is None
     assert data["summary"]["scratch"]["runs"] == N and data["summary"]["stage3"]["runs"] == N
 
@@ -74,7 +77,7 @@ def test_each_stage_starts_from_the_previous_one_with_its_blocks_frozen(study):
     assert stage2["init_from"] == stage1["checkpoint"] and stage3["init_from"] == stage2["checkpoint"]
     assert stage2["frozen_blocks"] == ["conv1", "conv2", "conv3"] and stage3["frozen_blocks"] == ["conv1", "conv2", "conv3", "conv4"]
     assert runs["scratch-seed0"]["frozen_blocks"] == [] and runs["scratch-seed0"]["init_from"] is None
-    w1, w2, w3 = (read_state_dict(r["checkpoint"]) for r in (stage1, stage2, stage3))
+    w1, w2, w3 = (read_state_dict(study / r["checkpoint"]) for r in (stage1, stage2, stage3))
     for key in w1:  # frozen blocks carried over bit for bit, BatchNorm statistics included
         if key.startswith(("features.conv1", "features.conv2", "features.conv3")):
             assert torch.equal(w1[key], w2[key]), key
@@ -134,8 +137,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_result(study,
     assert resumed["resumed_from_epoch"] == 2 and resumed["epochs"] == reference["epochs"] == 3
     assert resumed["test_accuracy"] == reference["test_accuracy"]
     assert resumed["val_accuracy"] == reference["val_accuracy"]
-    final, uninterrupted = read_state_dict(resumed["checkpoint"]), read_state_dict(reference["checkpoint"])
+    final, uninterrupted = read_state_dict(out / resumed["checkpoint"]), read_state_dict(study / reference["checkpoint"])
     assert all(torch.equal(final[k], uninterrupted[k]) for k in uninterrupted)
+    # the epochs logged before the kill are still in metrics.csv, each once
+    rows = list(csv.DictReader((run / "fit" / "metrics.csv").open()))
+    val_epochs = [int(r["epoch"]) for r in rows if r.get("val_acc")]
+    assert val_epochs == [0, 1, 2] and not (run / "fit" / ".metrics-before-resume.csv").exists()
 
 
 def test_a_stage_without_its_upstream_run_fails_in_one_line(study_args, tmp_path, capsys):

@@ -17,6 +17,11 @@ class OrchardNet(nn.Module):
     """
 
     input_size: tuple[int, int, int] = (3, 100, 100)
+    # Study 1's freeze points per transfer stage, on this network's own named blocks (a block count,
+    # negative = all but the last, or "all"; see lightning_modules.freezing). The paper froze
+    # conv1-conv3 of AlexNet's four blocks in stage 2 (every block but the last) and conv1-conv4 in
+    # stage 3 (every block): the same rule for every network, so a subclass overrides it only with reason.
+    transfer_freeze: dict[str, int | str] = {"stage2": -1, "stage3": "all"}
     features: nn.Sequential
     head: nn.Module
 
@@ -52,6 +57,12 @@ class OrchardNet(nn.Module):
 
     def block(self, name: str) -> nn.Module:
         return self.features.get_submodule(name)
+
+    def forward_blocks(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Run feature blocks ``start`` .. ``stop - 1`` (to the last block when ``stop`` is None) on ``x``."""
+        for block in list(self.features.children())[start:stop]:
+            x = block(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -55,10 +55,12 @@ class MobileNetV2(OrchardNet):
 
     Args:
         num_classes: size of the output layer.
+        dropout: dropout probability between the two dense layers (0 disables it).
     """
 
-    def __init__(self, num_classes: int = 3) -> None:
+    def __init__(self, num_classes: int = 3, dropout: float = 0.0) -> None:
         super().__init__(num_classes)
+        self.dropout = dropout
         self.features = named([
             ("stem", conv_bn(3, 16, 5, stride=2)),
             ("block1", InvertedResidual(16, 16, 1, 1)),
@@ -71,9 +73,12 @@ class MobileNetV2(OrchardNet):
         init_weights(self)
 
     def build_head(self, num_classes: int) -> nn.Module:
-        return nn.Sequential(GlobalAveragePool(), nn.Linear(64, 64), nn.ReLU(inplace=True), nn.Linear(64, num_classes))
+        layers: list[nn.Module] = [GlobalAveragePool(), nn.Linear(64, 64), nn.ReLU(inplace=True)]
+        if self.dropout > 0:
+            layers.append(nn.Dropout(self.dropout))
+        return nn.Sequential(*layers, nn.Linear(64, num_classes))
 
 
-def mobilenet_v2(num_classes: int = 3) -> MobileNetV2:
+def mobilenet_v2(num_classes: int = 3, dropout: float = 0.0) -> MobileNetV2:
     """MobileNetV2 reconstruction (98,379 trainable parameters with 3 classes)."""
-    return MobileNetV2(num_classes)
+    return MobileNetV2(num_classes, dropout=dropout)

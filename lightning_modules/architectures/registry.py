@@ -1,7 +1,12 @@
-"""Architectures by name (the timm way): one builder interface for every model."""
+"""Architectures by name (the timm way): one builder interface for every model.
+
+Every builder takes ``num_classes`` and the same keywords, :data:`BUILDER_KEYWORDS` (as every
+timm model takes ``drop_rate``), so a config written for one architecture builds any other.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 from torch import nn
 
@@ -28,11 +33,22 @@ PAPER_TRAINABLE_PARAMS = {
 }
 
 
+# The keywords every builder accepts (``--model.arch_kwargs``), with what they mean.
+BUILDER_KEYWORDS = {
+    "dropout": "float in [0, 1), default 0: dropout probability after each hidden dense layer of the head",
+}
+
+
 class UnknownArchitectureError(OrchardError, ValueError):
     """Raised for an architecture name that is not in the registry."""
 
 
+class ArchitectureKeywordError(OrchardError, ValueError):
+    """A builder keyword an architecture does not take, or a value it cannot use."""
+
+
 def list_models() -> list[str]:
+    """The registered architecture names."""
     return list(ARCHITECTURES)
 
 
@@ -44,9 +60,38 @@ def check_name(name: str) -> str:
     return name
 
 
-def build_model(name: str, num_classes: int = 3, **kwargs) -> OrchardNet:
-    """Build architecture ``name`` with a ``num_classes``-way head."""
-    return ARCHITECTURES[check_name(name)](num_classes=num_classes, **kwargs)
+def builder_keywords(name: str) -> list[str]:
+    """The keywords architecture ``name``'s builder takes besides ``num_classes``."""
+    params = inspect.signature(ARCHITECTURES[check_name(name)]).parameters
+    return [k for k in params if k != "num_classes"]
+
+
+def check_keywords(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse, in one line naming the architecture and what it accepts, keywords its builder does not take.
+
+    Raises:
+        ArchitectureKeywordError: an unknown keyword, or a ``dropout`` outside [0, 1).
+    """
+    accepted = builder_keywords(name)
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise ArchitectureKeywordError(
+            f"architecture {name!r} takes no keyword {', '.join(map(repr, unknown))} (model.arch_kwargs); "
+            f"it accepts: {', '.join(accepted) or 'none'}")
+    dropout = kwargs.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ArchitectureKeywordError(f"architecture {name!r}: dropout must be a number in [0, 1), got {dropout!r}")
+
+
+def build_model(name: str, num_classes: int = 3, **kwargs: Any) -> OrchardNet:
+    """Build architecture ``name`` with a ``num_classes``-way head and the common builder keywords.
+
+    Raises:
+        UnknownArchitectureError: ``name`` is not registered.
+        ArchitectureKeywordError: a keyword outside :data:`BUILDER_KEYWORDS` or a bad value.
+    """
+    check_keywords(check_name(name), kwargs)
+    return ARCHITECTURES[name](num_classes=num_classes, **kwargs)
 
 
 def trainable_params(model: nn.Module) -> int:
