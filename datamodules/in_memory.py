@@ -36,6 +36,8 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         self.augment = BatchAugment(max_shift=max_shift) if augment else None
         self.transform = BatchTransform(image_size=image_size, augment=self.augment, channels_last=channels_last)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # float tensors standing in for a split's images (a frozen-feature cache), served as they are
+        self.split_features: dict[str, torch.Tensor] = {}
 
     @property
     def num_classes(self) -> int:
@@ -56,11 +58,30 @@ class InMemoryImageDataModule(pl.LightningDataModule):
     def batches(self, split: str, train: bool = False, batch_size: Optional[int] = None) -> InMemoryBatches:
         self.setup()
         images, labels = self.splits[split]
+        features = self.split_features.get(split)
         return InMemoryBatches(
-            images, labels, batch_size or self.batch_size,
+            images if features is None else features, labels, batch_size or self.batch_size,
             shuffle=train, drop_last=train and images.shape[0] > (batch_size or self.batch_size),
-            seed=self.seed, epoch_fn=self._epoch, augment=self.augment if train else None,
+            seed=self.seed, epoch_fn=self._epoch, augment=self.augment if train and features is None else None,
         )
+
+    def use_features(self, features: dict[str, torch.Tensor]) -> None:
+        """Serve ``features[split]`` (one float row per image, in the split's order) instead of its images.
+
+        The batches keep the images' order and sizes; :meth:`on_after_batch_transfer` passes
+        float batches through untransformed. :meth:`drop_features` goes back to the images.
+        """
+        for split, f in features.items():
+            if f.shape[0] != self.splits[split][0].shape[0]:
+                raise ValueError(f"{f.shape[0]} feature rows for {self.splits[split][0].shape[0]} {split} images")
+        self.split_features = dict(features)
+
+    def drop_features(self) -> None:
+        """Serve the images again."""
+        self.split_features = {}
+
+    def on_exception(self, exception: BaseException) -> None:
+        self.drop_features()
 
     def train_dataloader(self) -> InMemoryBatches:
         return self.batches("train", train=True)
@@ -75,6 +96,8 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         return self.batches("test")
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if batch[0].is_floating_point():  # precomputed features (use_features), not images
+            return batch[0], batch[1]
         return self.transform(batch)
 
     def sample_images(self, n: int = 20, split: str = "test") -> torch.Tensor:

@@ -24,6 +24,11 @@ class TrainingTimer(pl.Callback):
     training image seen on all processes. On rank 0 the result is logged and, when the
     trainer has a logger, written to ``<log_dir>/timing.json``; it is always in ``.result``.
 
+    Work done for training before the first epoch starts (building the frozen-feature cache)
+    reaches the timer through :meth:`add_training_seconds`: it is counted into the fit's first
+    epoch, so the total and every time-to-accuracy figure include it, and listed by name in
+    ``setup_seconds``.
+
     Args:
         filename: name of the JSON file written into the run's log directory.
     """
@@ -38,16 +43,25 @@ class TrainingTimer(pl.Callback):
         self._epoch_images = 0
         self.result: dict[str, Any] = {}
         self._restored = False
+        self.setup_seconds: dict[str, float] = {}
+        self._pending = 0.0  # setup seconds not yet counted into an epoch
 
     # -- epoch clock ---------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._restored:  # a resumed fit keeps the history restored from its checkpoint
             self.epoch_seconds, self.images = [], 0
         self._restored = False
+        self.setup_seconds, self._pending = {}, 0.0
+
+    def add_training_seconds(self, what: str, seconds: float) -> None:
+        """Count ``seconds`` of training work done before the first epoch (e.g. ``feature_cache``) into it."""
+        self.setup_seconds[what] = self.setup_seconds.get(what, 0.0) + seconds
+        self._pending += seconds
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         _sync(pl_module.device)
-        self._t0, self._paused, self._epoch_images = time.perf_counter(), 0.0, 0
+        self._t0, self._paused, self._epoch_images = time.perf_counter() - self._pending, 0.0, 0
+        self._pending = 0.0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self._epoch_images += int(batch[0].shape[0])
@@ -83,6 +97,7 @@ class TrainingTimer(pl.Callback):
             "train_seconds": total,
             "epochs": len(self.epoch_seconds),
             "epoch_seconds": self.epoch_seconds,
+            "setup_seconds": dict(self.setup_seconds),
             "images": self.images,
             "images_per_second": self.images / total if total > 0 else 0.0,
             "world_size": trainer.world_size,

@@ -1,0 +1,148 @@
+"""Frozen-feature cache: a frozen prefix of feature blocks runs once per image, not once per epoch.
+
+A transfer stage that freezes the first N feature blocks (held in eval mode, see ``freezing.py``)
+and feeds them unaugmented images computes the same prefix outputs every epoch. The cache runs the
+prefix once over the training and validation images when a fit starts, hands those outputs to the
+datamodule in place of the images (same order, same batches: only the tensor behind each split
+changes) and the classifier trains the remaining blocks and the head on them. TensorFlow's
+``retrain.py`` called these "bottlenecks".
+
+Exactness: the prefix is a deterministic function of the image when nothing in it is random and
+its input is not augmented, so cached and uncached fits see the same features up to
+floating-point reordering (batch size of the prefix pass), the same batch order, and draw the
+same random numbers (the head's dropout). Where that does not hold the cache stays off and says
+why in one line. The test split is not cached: it is read once, after the fit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+log = logging.getLogger("orchard.feature_cache")
+
+CACHED_SPLITS = ("train", "val")
+CHUNK = 256  # images per prefix pass while building
+MAX_GB_ENV = "ORCHARD_FEATURE_CACHE_MAX_GB"
+DEFAULT_MAX_GB = 2.0
+STOCHASTIC = (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+@dataclass
+class CacheReport:
+    """What the cache did in one fit: ``on`` with its size and build time, or why it is off."""
+
+    on: bool
+    reason: str = ""
+    blocks: list[str] = field(default_factory=list)
+    images: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    feature_shape: Optional[list[int]] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def max_cache_bytes() -> int:
+    """The size above which the cache stays off (``$ORCHARD_FEATURE_CACHE_MAX_GB``, default 2 GiB)."""
+    return int(float(os.environ.get(MAX_GB_ENV, DEFAULT_MAX_GB)) * 2**30)
+
+
+def prefix_modules(net: nn.Module, prefix: int) -> list[tuple[str, nn.Module]]:
+    """``(qualified name, module)`` of every module inside the first ``prefix`` feature blocks."""
+    return [(f"{name}.{sub}".rstrip("."), m) for name, block in list(net.features.named_children())[:prefix]
+            for sub, m in block.named_modules()]
+
+
+def why_inexact(net: nn.Module, prefix: int, datamodule: Any) -> Optional[str]:
+    """Why cached prefix outputs would differ from computing them every step; ``None`` when they would not."""
+    from datamodules.in_memory import InMemoryImageDataModule
+
+    if not isinstance(datamodule, InMemoryImageDataModule):
+        return f"the data comes from {type(datamodule).__name__ if datamodule is not None else 'plain dataloaders'}, " \
+               "not an orchard in-memory datamodule"
+    if datamodule.augment is not None:
+        return "the datamodule augments training images (augment=True), so the frozen blocks see new inputs every epoch"
+    for name, m in prefix_modules(net, prefix):
+        if isinstance(m, STOCHASTIC) and m.p > 0:
+            return f"frozen block {name} is random ({type(m).__name__}, p={m.p:g})"
+        if m.training:
+            return f"frozen block {name} ({type(m).__name__}) is in training mode"
+    return None
+
+
+def _cache_bytes(datamodule: Any, net: nn.Module, prefix: int, context: Any) -> tuple[torch.Size, torch.dtype, int]:
+    """Shape and dtype of one image's prefix output, and the bytes the cached splits would take."""
+    images = datamodule.splits["train"][0][:1]
+    with torch.no_grad(), context:
+        out = net.forward_blocks(datamodule.transform.images(images.to(_device(net))), 0, prefix)
+    n = sum(int(datamodule.splits[s][0].shape[0]) for s in CACHED_SPLITS if s in datamodule.splits)
+    return out.shape[1:], out.dtype, n * out[0].numel() * out.element_size()
+
+
+def _device(net: nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
+def compute_features(net: nn.Module, prefix: int, images: torch.Tensor, transform: Any, context: Any,
+                     chunk: int = CHUNK) -> torch.Tensor:
+    """The first ``prefix`` blocks' outputs for uint8 ``images``, in chunks, on the net's device, stored on the CPU."""
+    device = _device(net)
+    parts = []
+    with torch.no_grad(), context:
+        for start in range(0, images.shape[0], chunk):
+            x = transform.images(images[start:start + chunk].to(device))
+            parts.append(net.forward_blocks(x, 0, prefix).cpu())
+    features = torch.cat(parts)
+    fmt = torch.channels_last if features.ndim == 4 and parts[0].is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+    return features.contiguous(memory_format=fmt)  # the layout the remaining blocks would have seen
+
+
+def build(net: nn.Module, prefix: int, block_names: list[str], datamodule: Any,
+          context_factory: Any) -> CacheReport:
+    """Compute and install the cache on ``datamodule``, or leave it off; returns what happened.
+
+    Args:
+        net: the :class:`OrchardNet`, frozen prefix held in eval mode.
+        prefix: how many leading feature blocks are frozen.
+        block_names: their names (for the report).
+        datamodule: the fit's datamodule; receives the features via ``use_features``.
+        context_factory: returns the precision context the fit's forward passes run in
+            (``trainer.precision_plugin.forward_context``), so cached features have the dtype
+            and rounding the uncached path would give them.
+    """
+    t0 = time.perf_counter()
+    reason = why_inexact(net, prefix, datamodule)
+    if reason is not None:
+        return CacheReport(on=False, reason=reason, blocks=block_names)
+    datamodule.setup()
+    shape, dtype, size = _cache_bytes(datamodule, net, prefix, context_factory())
+    limit = max_cache_bytes()
+    if size > limit:
+        return CacheReport(on=False, blocks=block_names, bytes=size, feature_shape=list(shape),
+                           reason=f"{'+'.join(block_names)} outputs ({'x'.join(map(str, shape))} {str(dtype)[6:]} "
+                                  f"per image) would take {size / 2**30:.1f} GiB, over the {limit / 2**30:g} GiB limit "
+                                  f"(${MAX_GB_ENV})")
+    features = {split: compute_features(net, prefix, datamodule.splits[split][0], datamodule.transform, context_factory())
+                for split in CACHED_SPLITS if split in datamodule.splits}
+    datamodule.use_features(features)
+    images = sum(int(f.shape[0]) for f in features.values())
+    return CacheReport(on=True, blocks=block_names, images=images, feature_shape=list(shape),
+                       bytes=sum(f.numel() * f.element_size() for f in features.values()),
+                       seconds=time.perf_counter() - t0)
+
+
+def describe(report: CacheReport) -> str:
+    """One line for the user."""
+    blocks = f"{report.blocks[0]}-{report.blocks[-1]}" if len(report.blocks) > 1 else "".join(report.blocks)
+    if not report.on:
+        return f"feature cache off: {report.reason}"
+    return (f"feature cache: {blocks} outputs of {report.images} train/val images ({report.bytes / 2**20:.1f} MiB) "
+            f"computed once in {report.seconds:.2f} s")
