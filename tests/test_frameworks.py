@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks.frameworks import main as frameworks_main
-from benchmarks.frameworks import rotated
+from benchmarks.frameworks import build_parser, check_args, rotated
 from benchmarks.frameworks_data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
 from benchmarks.frameworks_flops import forward_flops
 from benchmarks.frameworks_report import paired_ratios, spread, steady_state
@@ -144,3 +144,17 @@ def test_quick_run_writes_results_report_and_chart(tmp_path):
     report = (out / "report.md").read_text()
     assert "lightning_over_keras" in report and "SYNTHETIC" in report
     assert (out / "frameworks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_output_folder_holding_a_users_file_is_refused_before_any_measurement(tmp_path):
+    out = tmp_path / "frameworks"
+    out.mkdir()
+    (out / "results.json").write_text("{}")  # an earlier run's output: ours
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OrchardError, match="notes.txt.*--overwrite"):
+        frameworks_main(["--quick", "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.json"]  # nothing touched
+    args = build_parser().parse_args(["--quick", "--out", str(out), "--overwrite"])
+    check_args(args)  # --overwrite lets it through
+    (out / "notes.txt").unlink()
+    check_args(build_parser().parse_args(["--out", str(out)]))  # only our own outputs: replaceable
