@@ -30,6 +30,7 @@ import torch
 from common.atomic import write_json_atomic
 from common.errors import OrchardError
 from lightning_modules.callbacks import TrainingTimer
+from lightning_modules.checkpoint_io import read_checkpoint
 from lightning_modules.lightning_cli import make_cli
 
 from .transfer_callbacks import EpochHistory, KillSwitch
@@ -177,7 +178,7 @@ def quiet_lightning() -> Iterator[None]:
 def _finished_epochs(checkpoint: Path) -> Optional[int]:
     """Epochs completed in a readable checkpoint; ``None`` when it is damaged (a kill mid-write)."""
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = read_checkpoint(checkpoint)  # as data: a crafted last.ckpt in --out runs no code
         return len(state["callbacks"][next(k for k in state["callbacks"] if k.startswith("TrainingTimer"))]["epoch_seconds"])
     except Exception:  # noqa: BLE001 - any failure means the checkpoint cannot be resumed from
         return None

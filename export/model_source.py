@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from lightning_modules.architectures import OrchardNet, build_model, check_name
+from lightning_modules.checkpoint_io import read_checkpoint
 from lightning_modules.init_from import CheckpointError, load_weights
 
 
@@ -42,15 +43,8 @@ def fresh_model(arch: str, num_classes: int = 3, seed: int = 0) -> ModelSource:
 
 
 def _read_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # any unpickling / zip error means "not a checkpoint"
-        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch checkpoint ({type(e).__name__})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("state_dict", obj), dict):
-        raise CheckpointError(f"checkpoint {path} holds no state_dict")
-    return obj
+    """The checkpoint's contents, loaded as data (``weights_only``; see ``lightning_modules.checkpoint_io``)."""
+    return read_checkpoint(path)
 
 
 def _head_classes(state: dict) -> int | None:

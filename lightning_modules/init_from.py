@@ -6,43 +6,27 @@ from typing import Literal
 
 import torch
 
-from common.errors import OrchardError
-
 from .architectures.base import OrchardNet
+from .checkpoint_io import CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
+
+__all__ = ["CheckpointError", "checkpoint_arch", "load_weights", "read_state_dict"]
 
 
 ResetHead = Literal["classifier", "all"]
 
 
-class CheckpointError(OrchardError):
-    """A missing, unreadable or incompatible checkpoint."""
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The network weights in a Lightning checkpoint (``net.*`` keys) or a plain state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch checkpoint ({type(e).__name__})") from None
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise CheckpointError(f"checkpoint {path} holds no state_dict")
-    if any(k.startswith("net.") for k in state):
-        state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
-    return state
+    """The network weights in a Lightning checkpoint (``net.*`` keys) or a plain state dict (read as data)."""
+    return checkpoint_state_dict(read_checkpoint(path))
 
 
 def checkpoint_arch(path: str | Path) -> str | None:
-    """The architecture name recorded in a Lightning checkpoint's hyper-parameters, if any."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:
-        return None
-    hp = obj.get("hyper_parameters", {}) if isinstance(obj, dict) else {}
-    return hp.get("arch")
+    """The architecture name recorded in a Lightning checkpoint's hyper-parameters, if any.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable or refused (see :func:`read_checkpoint`).
+    """
+    return checkpoint_hparams(read_checkpoint(path)).get("arch")
 
 
 def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], keys: set[str]) -> str:
