@@ -24,14 +24,19 @@ from common.errors import OrchardError
 from common.machine import machine_info
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, check_name, list_models
 
-from .latency_models import LatencyModel, from_paths
+from .latency_end_to_end import DEFAULT_PHOTOS, end_to_end, photo_files
+from .latency_models import LatencyModel, failure, from_paths
 from .latency_report import android_commands, render_report, write_chart
-from .latency_timing import summarise, time_onnxruntime, time_pytorch, time_tflite
+from .latency_timing import default_threads, summarise, time_onnxruntime, time_pytorch, time_tflite
 
 RESULTS_FILE, REPORT_FILE, CHART_FILE = "results.json", "report.md", "latency.png"
 # what a latency report folder holds; anything else there is a user's and refuses the folder
 OUTPUTS = (RESULTS_FILE, REPORT_FILE, CHART_FILE, "models")
 DEFAULT_OUT = "reports/latency"
+
+
+class NothingTimedError(OrchardError):
+    """Every model failed before a single figure was measured."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,9 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("models", nargs="*", help=".tflite files or export folders (default: export --arch now)")
     parser.add_argument("--arch", nargs="+", default=list_models(), help="architectures to export with fresh weights "
                         "when no models are given (default: all four)")
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 4], help="thread counts (default: 1 4)")
-    parser.add_argument("--runs", type=int, default=100, help="timed calls per figure (default: 100, as the paper)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed calls first (default: 10)")
+    add_timing_options(parser)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"],
                         help="TFLite precisions to time (default: float32 int8)")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only (no ONNX Runtime / PyTorch)")
@@ -50,14 +53,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     parser.add_argument("--data-root", default=None, help="Fruits-360 folder for real images (default: the synthetic sample)")
     parser.add_argument("--per-class", type=int, default=400)
+    add_grouping_option(parser)
     return parser
 
 
+GROUPINGS = {"none": None, "apple_pear_noise": "apple_pear_noise"}
+
+
+def add_grouping_option(parser: argparse.ArgumentParser) -> None:
+    """``--grouping``: study 2's task (shared with ``experiment latency``)."""
+    parser.add_argument("--grouping", choices=list(GROUPINGS), default="none",
+                        help="none: every Fruits-360 class its own label (the paper's task, default); "
+                             "apple_pear_noise: study 1's 3-class task")
+
+
+def add_timing_options(parser: argparse.ArgumentParser, runs: int | None = 100, warmup: int | None = 10) -> None:
+    """``--threads``, ``--runs``, ``--warmup``, ``--photos`` (shared with ``experiment latency``)."""
+    parser.add_argument("--threads", nargs="+", type=int, default=None,
+                        help=f"thread counts (default: 1 and the physical core count: {' '.join(map(str, default_threads()))})")
+    parser.add_argument("--runs", type=int, default=runs, help="timed calls per figure (default: "
+                        + (f"{runs}, as the paper)" if runs else "the preset's)"))
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed calls after the first (default: "
+                        + (f"{warmup})" if warmup is not None else "the preset's)"))
+    parser.add_argument("--photos", type=int, default=DEFAULT_PHOTOS,
+                        help="real photo files for the end-to-end timing (decode .. top-1) per .tflite (default: %(default)s)")
+
+
 def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads: list[int], runs: int, warmup: int,
-                     compare: bool = True, log=print) -> list[dict]:
-    """Time every model: TFLite per precision, then ONNX Runtime and PyTorch eager, per thread count."""
+                     compare: bool = True, log=print) -> tuple[list[dict], list[dict]]:
+    """Time every model: TFLite per precision, then ONNX Runtime and PyTorch eager, per thread count.
+
+    Returns the rows and a failure row (see :func:`failure`) for each figure that could not be measured.
+    """
     image_nhwc = np.ascontiguousarray(image_nchw.transpose(0, 2, 3, 1))
-    out = []
+    rows, failures = [], []
     for model in models:
         for t in threads:
             jobs = [("tflite", p, lambda p=p: time_tflite(model.tflite[p], image_nhwc, t, runs, warmup)) for p in model.tflite]
@@ -66,21 +95,34 @@ def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads
             if compare and model.net is not None:
                 jobs.append(("pytorch", "float32", lambda: time_pytorch(model.net, image_nchw, t, runs, warmup)))
             for runtime, precision, job in jobs:
-                runs_ms = job()
-                row = {"model": model.name, "runtime": runtime, "precision": precision, "threads": t,
-                       "runs_ms": runs_ms, **summarise(runs_ms), "params": model.params,
-                       "bytes": model.bytes(runtime, precision), "test_accuracy": model.accuracy(runtime, precision),
-                       "runs": runs, "warmup": warmup}
-                out.append(row)
+                try:
+                    timing = job()
+                except Exception as e:  # noqa: BLE001 - one broken file is reported beside the others' figures
+                    failures.append(failure(model.name, f"timing {runtime} {precision}, {t} thread(s)", e))
+                    log(f"  {model.name:<18} {runtime:<11} {precision:<7} {t} thread(s): failed: {failures[-1]['reason']}")
+                    continue
+                row = {"model": model.name, "runtime": runtime, "precision": precision,
+                       "variant": model.variant(precision) if runtime == "tflite" else precision, "threads": t,
+                       "init_ms": timing["init_ms"], "first_ms": timing["first_ms"], "warmup": timing["warmup"],
+                       **summarise(timing["runs_ms"]), "runs": runs, "runs_ms": timing["runs_ms"],
+                       "params": model.params, "bytes": model.bytes(runtime, precision),
+                       "test_accuracy": model.accuracy(runtime, precision)}
+                rows.append(row)
                 log(f"  {model.name:<18} {runtime:<11} {precision:<7} {t} thread{'s' if t > 1 else ' '}  "
-                    f"mean {row['mean_ms']:8.2f} ms  median {row['median_ms']:8.2f}  p90 {row['p90_ms']:8.2f}")
-    return out
+                    f"mean {row['mean_ms']:8.2f} ms  p50 {row['p50_ms']:8.2f}  p90 {row['p90_ms']:8.2f}  "
+                    f"p99 {row['p99_ms']:8.2f}")
+    return rows, failures
+
+
+PARITY_KEYS = ("variant", "passed", "max_abs_diff", "mean_abs_diff", "max_abs_diff_probs", "cosine_min", "top1_agreement",
+               "agreement_images", "test_accuracy", "test_images")
 
 
 def describe_model(model: LatencyModel, shown: Callable[[Path], str] = str) -> dict:
-    """The per-model part of ``results.json`` (files, sizes, accuracies, export figures)."""
+    """The per-model part of ``results.json`` (files, sizes, accuracies, export figures, int8 ladder, GPU verdict)."""
     entry = {"name": model.name, "params": model.params, "paper_params": PAPER_TRAINABLE_PARAMS.get(model.name),
              "weights": model.weights, "tflite": {p: shown(f) for p, f in model.tflite.items()},
+             "variants": {p: model.variant(p) for p in model.tflite},
              "onnx": shown(model.onnx) if model.onnx else None,
              "bytes": {p: f.stat().st_size for p, f in model.tflite.items()},
              "test_accuracy": {"pytorch": model.accuracy("pytorch", "float32"),
@@ -90,12 +132,18 @@ def describe_model(model: LatencyModel, shown: Callable[[Path], str] = str) -> d
         entry["bytes"]["onnx"] = model.onnx.stat().st_size
     if model.export:
         e = model.export
-        entry["export"] = {"seconds": e["seconds"], "onnx_max_abs_diff": e["onnx"]["max_abs_diff"],
-                           "parity": {p: {k: v.get(k) for k in ("max_abs_diff", "max_abs_diff_probs", "top1_agreement",
-                                                                "test_accuracy")}
-                                      for p, v in e["tflite"].items()},
+        entry["export"] = {"seconds": e.get("seconds", {}), "onnx_max_abs_diff": e["onnx"].get("max_abs_diff"),
+                           "judged_on": e.get("judged_on"),
+                           "parity": {p: {k: v.get(k) for k in PARITY_KEYS} for p, v in e["tflite"].items()},
+                           "gpu_delegate": {p: v["gpu_delegate"] for p, v in e["tflite"].items() if v.get("gpu_delegate")},
+                           "quantization": e.get("quantization"),
                            "float32_ops": e["tflite"].get("float32", {}).get("ops")}
     return entry
+
+
+def describe_failures(failures: list[dict]) -> str:
+    """``name (stage): reason; ...`` on one line."""
+    return "; ".join(f"{f['model']} ({f['stage']}): {f['reason']}" for f in failures)
 
 
 def write_reports(folder: Path, results: dict) -> None:
@@ -113,9 +161,53 @@ def timing_input(dm) -> tuple[np.ndarray, str]:
     return rng.uniform(-1, 1, (1, 3, 100, 100)).astype(np.float32), "seeded uniform noise in [-1, 1]"
 
 
+def _photo_root(model: LatencyModel, dm) -> Path | None:
+    """Where a model's end-to-end photos come from: the data root in use, else the one its export recorded."""
+    root = getattr(dm, "root", None) if dm is not None else None
+    if root is None and model.export:
+        root = model.export.get("extra", {}).get("data", {}).get("root") or None
+    return Path(root) if root and Path(root).is_dir() else None
+
+
+def end_to_end_rows(models: list[LatencyModel], dm, threads: int, photos: int, log=print) -> tuple[list[dict], list[dict], str | None]:
+    """The ``end_to_end`` entries (one per TFLite file), failure rows, and why none were measured (or ``None``)."""
+    from datamodules.batches import BatchTransform
+
+    if photos <= 0:
+        return [], [], "--photos 0"
+    transform = dm.transform if dm is not None else BatchTransform()
+    rows, failures, no_photos = [], [], []
+    for model in models:
+        root = _photo_root(model, dm)
+        files = photo_files(root, photos) if root is not None else []
+        if not files:
+            no_photos.append(model.name)
+            continue
+        for precision, path in model.tflite.items():
+            try:
+                e2e = end_to_end(path, files, threads, transform.mean, transform.std, model.labels)
+            except Exception as e:  # noqa: BLE001 - reported beside the others
+                failures.append(failure(model.name, f"end_to_end {precision}", e))
+                continue
+            rows.append({"model": model.name, "precision": precision, "variant": model.variant(precision),
+                         "photo_root": str(root), **e2e})
+            log(f"  {model.name:<18} end-to-end {precision:<7} total {e2e['total_ms']:7.2f} ms (decode "
+                f"{e2e['decode_ms']:.2f}, preprocess {e2e['preprocess_ms']:.2f}, invoke {e2e['invoke_ms']:.2f}, "
+                f"postprocess {e2e['postprocess_ms']:.2f}; load {e2e['load_ms']:.2f})")
+    skipped = f"no photo files for {', '.join(no_photos)} (give --data-root)" if no_photos else None
+    return rows, failures, skipped
+
+
 def run_latency(models: list[LatencyModel], folder: Path, final: Path, dm, args: argparse.Namespace,
-                command: str, extra: dict | None = None, log=print) -> dict:
-    """Time ``models`` and write the reports into ``folder`` (paths shown as under ``final``)."""
+                command: str, extra: dict | None = None, failures: list[dict] | None = None, log=print) -> dict:
+    """Time ``models`` and write the reports into ``folder`` (paths shown as under ``final``).
+
+    ``failures`` are earlier failure rows (a model that could not be trained, exported or loaded); they
+    go into ``results.json`` and the report beside the figures.
+
+    Raises:
+        NothingTimedError: not one figure could be measured (nothing is written).
+    """
     def shown(path: Path) -> str:
         path = Path(path)
         try:
@@ -123,21 +215,31 @@ def run_latency(models: list[LatencyModel], folder: Path, final: Path, dm, args:
         except ValueError:
             return str(path)
 
+    failures = list(failures or [])
     image, source = timing_input(dm)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    log(f"timing {len(models)} model(s): threads {args.threads}, {args.warmup} warm-up + {args.runs} timed calls; "
-        f"load average {load_before}")
-    rows = benchmark_models(models, image, args.threads, args.runs, args.warmup, not args.no_compare, log)
+    log(f"timing {len(models)} model(s): threads {args.threads}, first call + {args.warmup} warm-up + {args.runs} "
+        f"timed calls; load average {load_before}")
+    rows, timing_failures = benchmark_models(models, image, args.threads, args.runs, args.warmup, not args.no_compare, log)
+    failures += timing_failures
+    if not rows:
+        raise NothingTimedError(f"no model could be timed: {describe_failures(failures) or 'no models given'}")
+    photos = getattr(args, "photos", DEFAULT_PHOTOS)
+    e2e, e2e_failures, e2e_skipped = end_to_end_rows(models, dm, args.threads[0], photos, log)
+    failures += e2e_failures
     results = {
         "machine": machine_info(),
         "load": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "command": command,
         "settings": {"threads": args.threads, "runs": args.runs, "warmup": args.warmup, "clock": "time.perf_counter_ns",
-                     "rounding_ms": 0.01, "batch": 1, "input": source},
+                     "rounding_ms": 0.01, "batch": 1, "input": source, "end_to_end_photos": photos,
+                     "end_to_end_threads": args.threads[0], "end_to_end_skipped": e2e_skipped},
         "data": {"root": str(getattr(dm, "root", "")) if dm is not None else None,
                  "synthetic": bool(getattr(dm, "synthetic", False)) if dm is not None else None},
         "models": [describe_model(m, shown) for m in models],
         "results": rows,
+        "end_to_end": e2e,
+        "failures": failures,
         **(extra or {}),
     }
     results["android"] = {"commands": android_commands(results)}
@@ -152,45 +254,59 @@ def _datamodule(args: argparse.Namespace, required: bool):
     root = args.data_root or DEFAULT_DATA_ROOT
     if not required and not Path(root).is_dir():
         return None
-    dm = build_datamodule(None, root, per_class=args.per_class)
+    dm = build_datamodule(None, root, grouping=GROUPINGS[args.grouping], per_class=args.per_class)
     say_data(dm)
     return dm
 
 
-def export_fresh(archs: list[str], models_dir: Path, dm, log=print) -> list[LatencyModel]:
-    """Export each architecture with fresh, seeded weights into ``models_dir/<arch>``."""
+def export_fresh(archs: list[str], models_dir: Path, dm, log=print) -> tuple[list[LatencyModel], list[dict]]:
+    """Export each architecture with fresh, seeded weights into ``models_dir/<arch>``; a failure row for each
+    that cannot be exported (the others go on)."""
     from export.model_source import fresh_model
     from export.pipeline import export_from_source
 
     from .latency_models import from_export_dir
 
-    out = []
+    out, failures = [], []
     for arch in archs:
         t0 = time.perf_counter()
-        export_from_source(fresh_model(arch, dm.num_classes), models_dir / arch, dm, verbose=False)
+        try:
+            export_from_source(fresh_model(arch, dm.num_classes), models_dir / arch, dm, verbose=False)
+            out.append(from_export_dir(models_dir / arch))
+        except Exception as e:  # noqa: BLE001 - one architecture's failure is reported beside the others
+            failures.append(failure(arch, "export", e))
+            log(f"export of {arch} failed: {failures[-1]['reason']}")
+            continue
         log(f"exported {arch} (fresh weights) in {time.perf_counter() - t0:.1f} s")
-        out.append(from_export_dir(models_dir / arch))
-    return out
+    return out, failures
+
+
+def say_failures(failures: list[dict], stream=None) -> None:
+    """Tell the user which models are missing from the figures, and why."""
+    for f in failures:
+        print(f"note: {f['model']} ({f['stage']}) not timed: {f['reason']}", file=stream or sys.stdout)
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     check_out_dir(out, OUTPUTS, args.overwrite)
-    if min(args.threads) < 1 or args.runs < 1 or args.warmup < 0:
-        raise OrchardError("--threads and --runs must be positive, --warmup not negative")
+    args.threads = args.threads or default_threads()
+    if min(args.threads) < 1 or args.runs < 1 or args.warmup < 0 or args.photos < 0:
+        raise OrchardError("--threads and --runs must be positive, --warmup and --photos not negative")
     for arch in args.arch:
         check_name(arch)
     command = "python cli.py benchmark latency " + shlex.join(argv)
     precisions = tuple(args.precisions)
-    models = from_paths(args.models, precisions) if args.models else []
+    models, failures = from_paths(args.models, precisions) if args.models else ([], [])
     dm = _datamodule(args, required=not args.models)
     with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
         if not args.models:
-            models = export_fresh(args.arch, tmp / "models", dm)
+            models, failures = export_fresh(args.arch, tmp / "models", dm)
             for m in models:
                 m.tflite = {p: f for p, f in m.tflite.items() if p in precisions}
-        results = run_latency(models, tmp, out, dm, args, command)
+        results = run_latency(models, tmp, out, dm, args, command, failures=failures)
+    say_failures(results["failures"])
     print(f"wrote {out / REPORT_FILE}, {out / RESULTS_FILE}, {out / CHART_FILE} "
-          f"({len(results['results'])} figures)", file=sys.stdout)
+          f"({len(results['results'])} figures, {len(results['end_to_end'])} end-to-end)", file=sys.stdout)
     return 0

@@ -24,6 +24,8 @@ class LatencyModel:
         net: the PyTorch network for the eager comparison, if known.
         export: the ``export.json`` of the folder, if any.
         weights: ``checkpoint`` or ``fresh`` (latency does not depend on the values).
+        variants: precision -> what the file is (``int8`` means the int8 deliverable, which may be
+            ``int8``, ``int16act`` or ``dynamic``; other precisions are themselves).
     """
 
     name: str
@@ -32,6 +34,18 @@ class LatencyModel:
     net: nn.Module | None = None
     export: dict | None = None
     weights: str | None = None
+    variants: dict[str, str] = field(default_factory=dict)
+
+    def variant(self, precision: str) -> str:
+        """What the file timed as ``precision`` is (``int16act`` for an int8 deliverable with int16 activations)."""
+        return self.variants.get(precision, precision)
+
+    @property
+    def labels(self) -> list[str] | None:
+        """Class names in output order, from ``export.json`` (``None`` when unknown)."""
+        if not self.export:
+            return None
+        return self.export.get("labels") or self.export.get("extra", {}).get("data", {}).get("classes")
 
     @property
     def params(self) -> int | None:
@@ -59,13 +73,36 @@ class LatencyModel:
         return int(sum(t.numel() * t.element_size() for t in self.net.state_dict().values())) if self.net is not None else None
 
 
-def infer_precision(path: Path) -> str:
-    """``int8`` (integer input), ``float16`` (float16 weights) or ``float32``, read from the model."""
+def infer_variant(path: Path) -> tuple[str, str]:
+    """``(precision, variant)`` read from the model: integer input -> ``int8`` (variant ``int8``, or
+    ``int16act`` for int16 input); float input with int8 weights -> ``int8`` / ``dynamic``;
+    float16 weights -> ``float16``; else ``float32``."""
     interpreter = load_interpreter(path, 1, delegates=False)
-    if np.dtype(interpreter.get_input_details()[0]["dtype"]).kind in "iu":
-        return "int8"
+    input_dtype = np.dtype(interpreter.get_input_details()[0]["dtype"])
+    if input_dtype.kind in "iu":
+        return "int8", "int16act" if input_dtype.itemsize == 2 else "int8"
     dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
-    return "float16" if "float16" in dtypes else "float32"
+    if "int8" in dtypes:
+        return "int8", "dynamic"
+    return ("float16", "float16") if "float16" in dtypes else ("float32", "float32")
+
+
+def failure(model: str, stage: str, error: BaseException) -> dict:
+    """A row for a model that could not be trained, exported, loaded or timed: what, where, why (one line)."""
+    return {"model": model, "stage": stage, "reason": one_line(error), "error": type(error).__name__}
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (the orchard error that caused it, when there is one)."""
+    cur, seen = error, set()
+    while cur is not None and id(cur) not in seen:  # the first OrchardError in the chain says it best
+        if isinstance(cur, OrchardError):
+            error = cur
+            break
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if isinstance(error, OrchardError) else f"{type(error).__name__}: {text}"
 
 
 def _network_for(report: dict) -> tuple[nn.Module | None, str | None]:
@@ -87,37 +124,54 @@ def from_export_dir(folder: str | Path, precisions: tuple[str, ...] | None = Non
     report_path = folder / REPORT_FILE
     if not report_path.is_file():
         raise OrchardError(f"{folder} is not an export folder (no {REPORT_FILE}); give .tflite files or an export folder")
-    report = json.loads(report_path.read_text())
-    files = {p: folder / e["file"] for p, e in report["tflite"].items() if precisions is None or p in precisions}
+    try:
+        report = json.loads(report_path.read_text())
+        entries = report["tflite"]
+    except (ValueError, KeyError) as e:
+        raise OrchardError(f"{report_path} is not a readable export report ({type(e).__name__}: {e})") from None
+    files = {p: folder / e["file"] for p, e in entries.items() if precisions is None or p in precisions}
     for path in files.values():
         check_tflite_file(path)
+    variants = {p: e.get("variant", p) for p, e in entries.items()}
     net, weights = _network_for(report)
     onnx = folder / ONNX_FILE
     return LatencyModel(report.get("extra", {}).get("arch", folder.name), files, onnx if onnx.is_file() else None,
-                        net, report, weights)
+                        net, report, weights, variants)
 
 
-def from_paths(paths: list[str | Path], precisions: tuple[str, ...] | None = None) -> list[LatencyModel]:
-    """Models for ``.tflite`` files and export folders given on the command line.
+def _add_file(models: dict[Path, LatencyModel], path: Path) -> None:
+    """Add one ``.tflite`` file: to its export folder's model when ``export.json`` is beside it."""
+    check_tflite_file(path)
+    folder = path.parent.resolve()
+    if (folder / REPORT_FILE).is_file():
+        model = models.get(folder) or from_export_dir(folder, ())
+        precision = next((p for p, e in model.export["tflite"].items() if e["file"] == path.name), None)
+        if precision is None:
+            precision, variant = infer_variant(path)
+            model.variants[precision] = variant
+        model.tflite[precision] = path
+        models[folder] = model
+    else:
+        precision, variant = infer_variant(path)
+        models[path.resolve()] = LatencyModel(path.stem, {precision: path}, variants={precision: variant})
+
+
+def from_paths(paths: list[str | Path], precisions: tuple[str, ...] | None = None) -> tuple[list[LatencyModel], list[dict]]:
+    """Models for ``.tflite`` files and export folders given on the command line, and a failure row
+    (see :func:`failure`) for each path that cannot be read; the others are still returned.
 
     ``.tflite`` files from one export folder are grouped into one model (named by its
     ``export.json``); a file with no ``export.json`` beside it is timed on TFLite alone.
     """
     models: dict[Path, LatencyModel] = {}
+    failures = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            models[path.resolve()] = from_export_dir(path, precisions)
-            continue
-        check_tflite_file(path)
-        folder = path.parent.resolve()
-        if (folder / REPORT_FILE).is_file():
-            report = json.loads((folder / REPORT_FILE).read_text())
-            precision = next((p for p, e in report["tflite"].items() if e["file"] == path.name), None) or infer_precision(path)
-            model = models.get(folder) or from_export_dir(folder, ())
-            model.tflite[precision] = path
-            models[folder] = model
-        else:
-            key = path.resolve()
-            models[key] = LatencyModel(path.stem, {infer_precision(path): path})
-    return list(models.values())
+        try:
+            if path.is_dir():
+                models[path.resolve()] = from_export_dir(path, precisions)
+            else:
+                _add_file(models, path)
+        except Exception as e:  # noqa: BLE001 - one unreadable file is reported beside the others' figures
+            failures.append(failure(str(path), "load", e))
+    return list(models.values()), failures

@@ -1,12 +1,14 @@
 """``python cli.py experiment latency``: study 2 in one command.
 
-Trains the four architectures on the apple / pear / noise task through orchard's LightningCLI,
-exports each best checkpoint (ONNX + float32/float16/int8 TFLite, parity-checked), times each
-(TFLite, ONNX Runtime, PyTorch eager) and writes one report.
+Trains the four architectures on Fruits-360 classification (every class its own label, the
+paper's task; ``--grouping apple_pear_noise`` for study 1's 3-class task) through orchard's
+LightningCLI, exports each best checkpoint (ONNX + float32/float16 TFLite and the int8
+deliverable, checked against PyTorch on real images), times each (TFLite, ONNX Runtime, PyTorch
+eager; invoke alone and end to end from the photo file) and writes one report. A model that cannot
+be trained, exported or timed is a row with its reason; the others go on.
 
-    python cli.py experiment latency                                   # full: 15 epochs, 100 runs
-    python cli.py experiment latency --quick                           # make demo: 1 epoch, 20 runs
-    python cli.py experiment latency --data-root ../shared/data/fruits360-mini --per-class 60
+    python cli.py experiment latency --data-root ../shared/data/fruits360-mini --threads 1
+    python cli.py experiment latency --quick                           # make demo: synthetic data, 1 epoch
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 from common.atomic import atomic_dir, check_out_dir
+from benchmarks.latency_timing import default_threads
 from common.errors import OrchardError
 from lightning_modules.architectures import check_name, list_models
 
@@ -24,6 +27,7 @@ FULL = {"epochs": 15, "per_class": 400, "runs": 100, "warmup": 10}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.latency import add_grouping_option, add_timing_options
     from export.data import DEFAULT_DATA_ROOT
 
     parser = argparse.ArgumentParser(prog="cli.py experiment latency", description=__doc__,
@@ -33,11 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {FULL['epochs']})")
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="Fruits-360 folder (default: %(default)s)")
     parser.add_argument("--per-class", type=int, default=None, help=f"images per label cap (default {FULL['per_class']})")
+    add_grouping_option(parser)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 4])
-    parser.add_argument("--runs", type=int, default=None, help=f"timed calls per figure (default {FULL['runs']})")
-    parser.add_argument("--warmup", type=int, default=None, help=f"warm-up calls (default {FULL['warmup']})")
+    add_timing_options(parser, runs=None, warmup=None)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"])
     parser.add_argument("--test-images", type=int, default=100_000, help="test images for accuracy/parity (default: all)")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only")
@@ -59,12 +62,14 @@ def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
 
 def train(arch: str, args: argparse.Namespace) -> dict:
     """Fit ``arch`` with orchard's LightningCLI in this process; returns timing and the best checkpoint."""
+    from benchmarks.latency import GROUPINGS
     from lightning_modules.callbacks import TrainingTimer
     from lightning_modules.lightning_cli import make_cli
 
     argv = [
         "fit", f"--seed_everything={args.seed}", f"--model.arch={arch}", "--model.optimizer=adam", f"--model.lr={args.lr}",
-        "--data=datamodules.Fruits360DataModule", f"--data.root={args.data_root}", "--data.grouping=apple_pear_noise",
+        "--data=datamodules.Fruits360DataModule", f"--data.root={args.data_root}",
+        f"--data.grouping={GROUPINGS[args.grouping] or 'null'}",
         f"--data.per_class={args.per_class}", f"--data.batch_size={args.batch_size}", f"--data.seed={args.seed}",
         f"--trainer.max_epochs={args.epochs}",
     ]
@@ -81,38 +86,59 @@ def train(arch: str, args: argparse.Namespace) -> dict:
             **{k: timer.result.get(k) for k in ("train_seconds", "epochs", "images_per_second")}}
 
 
-def main(argv: list[str]) -> int:
-    from benchmarks.latency import OUTPUTS, run_latency
-    from benchmarks.latency_models import from_export_dir
+def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, training: dict, failures: list[dict]):
+    """Train ``arch`` and export its best checkpoint; the :class:`LatencyModel`, or ``None`` with a failure row added."""
+    from benchmarks.latency_models import failure, from_export_dir
     from export.model_source import load_checkpoint_model
-    from export.pipeline import build_datamodule, export_from_source, say_data
+    from export.pipeline import export_from_source
+
+    stage = "train"
+    try:
+        print(f"== {arch}: train {args.epochs} epoch(s)", flush=True)
+        training[arch] = train(arch, args)
+        stage = "export"
+        print(f"== {arch}: export {training[arch]['best_checkpoint']}", flush=True)
+        source = load_checkpoint_model(training[arch]["best_checkpoint"], arch)
+        export_from_source(source, models_dir / arch, dm, test=args.test_images, seed=args.seed, verbose=False)
+        model = from_export_dir(models_dir / arch)
+    except Exception as e:  # noqa: BLE001 - one architecture's failure is reported beside the others
+        failures.append(failure(arch, stage, e))
+        print(f"== {arch}: {stage} failed: {failures[-1]['reason']}", flush=True)
+        return None
+    model.tflite = {p: f for p, f in model.tflite.items() if p in args.precisions}
+    return model
+
+
+def main(argv: list[str]) -> int:
+    from benchmarks.latency import GROUPINGS, OUTPUTS, run_latency, say_failures
+    from export.pipeline import build_datamodule, say_data
 
     args = apply_preset(build_parser().parse_args(argv))
+    args.threads = args.threads or default_threads()
     for arch in args.arch:
         check_name(arch)
     out = Path(args.out)
     check_out_dir(out, OUTPUTS, args.overwrite)
-    if min(args.threads) < 1 or args.runs < 1 or args.epochs < 1:
-        raise OrchardError("--threads, --runs and --epochs must be positive")
-    dm = build_datamodule(None, args.data_root, per_class=args.per_class, seed=args.seed)
+    if min(args.threads) < 1 or args.runs < 1 or args.epochs < 1 or args.warmup < 0 or args.photos < 0:
+        raise OrchardError("--threads, --runs and --epochs must be positive, --warmup and --photos not negative")
+    dm = build_datamodule(None, args.data_root, grouping=GROUPINGS[args.grouping], per_class=args.per_class,
+                          seed=args.seed)
     say_data(dm)
     command = "python cli.py experiment latency " + shlex.join(argv)
-    training, models = {}, []
+    training, models, failures = {}, [], []
     t_start = time.perf_counter()
     with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
         for arch in args.arch:
-            print(f"== {arch}: train {args.epochs} epoch(s)")
-            training[arch] = train(arch, args)
-            print(f"== {arch}: export {training[arch]['best_checkpoint']}")
-            source = load_checkpoint_model(training[arch]["best_checkpoint"], arch)
-            export_from_source(source, tmp / "models" / arch, dm, test=args.test_images, seed=args.seed, verbose=False)
-            model = from_export_dir(tmp / "models" / arch)
-            model.tflite = {p: f for p, f in model.tflite.items() if p in args.precisions}
-            models.append(model)
-        print("== timing")
-        extra = {"training": training, "experiment": {"epochs": args.epochs, "per_class": args.per_class,
-                                                      "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick}}
-        results = run_latency(models, tmp, out, dm, args, command, extra)
+            model = train_and_export(arch, args, dm, tmp / "models", training, failures)
+            if model is not None:
+                models.append(model)
+        print("== timing", flush=True)
+        extra = {"training": training,
+                 "experiment": {"epochs": args.epochs, "per_class": args.per_class, "grouping": args.grouping,
+                                "classes": dm.num_classes, "batch_size": args.batch_size, "lr": args.lr,
+                                "quick": args.quick}}
+        results = run_latency(models, tmp, out, dm, args, command, extra, failures)
+    say_failures(results["failures"])
     print(f"study 2 done in {time.perf_counter() - t_start:.0f} s: {out / 'report.md'} "
-          f"({len(results['results'])} latency figures, {len(models)} models)")
+          f"({len(results['results'])} latency figures, {len(models)} of {len(args.arch)} models)")
     return 0

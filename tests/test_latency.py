@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.latency_timing import round_ms, summarise, time_calls
+from benchmarks.latency_timing import default_threads, round_ms, summarise, time_calls, time_first_and_runs
 from tests._export_helpers import EXPORT_ARCH, exported  # noqa: F401
 from tests.conftest import run_cli
 
-RESULT_KEYS = {"model", "runtime", "precision", "threads", "runs_ms", "mean_ms", "median_ms", "p90_ms", "std_ms",
-               "min_ms", "max_ms", "params", "bytes"}
+STAT_KEYS = {"mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"}
+RESULT_KEYS = {"model", "runtime", "precision", "variant", "threads", "init_ms", "first_ms", "warmup", "runs_ms",
+               "params", "bytes", *STAT_KEYS}
+END_TO_END_KEYS = {"model", "precision", "variant", "threads", "photos", "load_ms", "decode_ms", "preprocess_ms",
+                   "invoke_ms", "postprocess_ms", "total_ms", "input", "photo_accuracy"}
 
 
 def on_grid(x: float) -> bool:
@@ -18,16 +21,30 @@ def on_grid(x: float) -> bool:
 def test_rounding_and_summary():
     assert round_ms(1_234_567) == 1.23 and round_ms(5_000) == 0.01 and round_ms(4_000) == 0.0
     s = summarise([1.0, 2.0, 3.0, 4.0, 10.0])
-    assert s == {"mean_ms": 4.0, "median_ms": 3.0, "p90_ms": 7.6, "std_ms": 3.162, "min_ms": 1.0, "max_ms": 10.0}
+    assert s == {"mean_ms": 4.0, "std_ms": 3.162, "p50_ms": 3.0, "p90_ms": 7.6, "p99_ms": 9.76, "min_ms": 1.0,
+                 "max_ms": 10.0}
     calls = []
     runs = time_calls(lambda: calls.append(1), runs=7, warmup=3)
     assert len(runs) == 7 and len(calls) == 10 and all(on_grid(r) for r in runs)
+    calls.clear()
+    timed = time_first_and_runs(lambda: calls.append(1), runs=4, warmup=2)
+    assert len(calls) == 1 + 2 + 4 and timed["warmup"] == 2 and len(timed["runs_ms"]) == 4 and on_grid(timed["first_ms"])
+
+
+def test_default_threads_are_one_and_the_physical_cores():
+    import os
+
+    import psutil
+
+    physical = psutil.cpu_count(logical=False) or os.cpu_count()
+    assert default_threads() == sorted({1, physical})
+    assert 4 not in default_threads() or physical == 4
 
 
 def test_benchmark_an_export_folder(exported, tmp_path):
     out = tmp_path / "latency"
     proc = run_cli("benchmark", "latency", str(exported), "--runs", "5", "--warmup", "1", "--threads", "1", "2",
-                   "--out", str(out), timeout=300)
+                   "--photos", "6", "--out", str(out), timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["latency.png", "report.md", "results.json"]
     results = json.loads((out / "results.json").read_text())
@@ -38,12 +55,23 @@ def test_benchmark_an_export_folder(exported, tmp_path):
                       [("tflite", "float32"), ("tflite", "int8"), ("onnxruntime", "float32"), ("pytorch", "float32")]}
     for r in rows:
         assert RESULT_KEYS <= set(r) and r["model"] == EXPORT_ARCH and r["params"] == 98_379
-        assert len(r["runs_ms"]) == 5 and all(on_grid(x) for x in r["runs_ms"])
-        assert r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["max_ms"] and r["bytes"] > 0
+        assert len(r["runs_ms"]) == 5 and all(on_grid(x) for x in r["runs_ms"]) and r["warmup"] == 1
+        assert r["min_ms"] <= r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"] and r["bytes"] > 0
+        assert r["first_ms"] > 0 and (r["init_ms"] > 0 if r["runtime"] != "pytorch" else r["init_ms"] is None)
+    export = json.loads((exported / "export.json").read_text())
     int8 = next(r for r in rows if r["precision"] == "int8")
-    assert int8["bytes"] == (exported / "model_int8.tflite").stat().st_size
+    assert int8["bytes"] == (exported / export["tflite"]["int8"]["file"]).stat().st_size
+    assert int8["variant"] == export["tflite"]["int8"].get("variant", "int8")
+    e2e = results["end_to_end"]
+    assert {(e["precision"], e["threads"]) for e in e2e} == {("float32", 1), ("int8", 1)}
+    for e in e2e:
+        assert END_TO_END_KEYS <= set(e) and e["photos"] == 6 and e["load_ms"] > 0
+        parts = [e[k] for k in ("decode_ms", "preprocess_ms", "invoke_ms", "postprocess_ms")]
+        assert all(p > 0 for p in parts) and e["total_ms"] >= max(parts)
+        assert e["input"]["mean"] == [0.5, 0.5, 0.5] or e["input"]["mean"] == (0.5, 0.5, 0.5)
     report = (out / "report.md").read_text()
-    assert "paper value not given" in report and "| mobilenet_v2 | 98,379 | 98,379 |" in report
+    assert "paper value not given" in report and "| mobilenet_v2 | 98,379 / 98,379 |" in report
+    assert "## End to end" in report and "| 99.8% |" in report  # Table 1's MobileNetV2 beside ours
     adb = [c for c in results["android"]["commands"] if "benchmark_model --graph" in c]
     assert len(adb) == 4 and all("--num_runs=5" in c and "--warmup_runs=1" in c for c in adb)
     assert (out / "latency.png").read_bytes()[:4] == b"\x89PNG"
@@ -70,6 +98,41 @@ def test_not_a_tflite_file_exits_2_as_a_process(tmp_path):
     assert not out.exists()
 
 
+def test_one_bad_file_is_a_row_beside_the_good_ones(exported, tmp_path, capsys):
+    """A corrupt .tflite among good ones: the good one is timed, the bad one is a row with its reason."""
+    import cli
+
+    bogus = tmp_path / "broken.tflite"
+    bogus.write_bytes(b"\x00" * 64)
+    missing = tmp_path / "missing.tflite"
+    out = tmp_path / "latency"
+    assert cli.main(["benchmark", "latency", str(bogus), str(exported / "model_float32.tflite"), str(missing),
+                     "--runs", "2", "--warmup", "0", "--threads", "1", "--no-compare", "--photos", "2",
+                     "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {(r["model"], r["precision"]) for r in results["results"]} == {(EXPORT_ARCH, "float32")}
+    failures = {f["model"]: f for f in results["failures"]}
+    assert set(failures) == {str(bogus), str(missing)}
+    assert failures[str(bogus)]["stage"] == "load" and "not a TFLite model" in failures[str(bogus)]["reason"]
+    assert "does not exist" in failures[str(missing)]["reason"]
+    report = (out / "report.md").read_text()
+    assert "## Not measured" in report and f"| {bogus} | load |" in report
+    assert f"note: {bogus} (load) not timed" in capsys.readouterr().out
+
+
+def test_nothing_timed_names_every_model_on_one_line(tmp_path, capsys):
+    import cli
+
+    bad = [tmp_path / "a.tflite", tmp_path / "b.tflite"]
+    for path in bad:
+        path.write_bytes(b"junk")
+    out = tmp_path / "latency"
+    assert cli.main(["benchmark", "latency", *map(str, bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no model could be timed: ")
+    assert all(str(p) in err[0] for p in bad) and not out.exists()
+
+
 def test_benchmark_out_is_a_file_exits_2(exported, tmp_path, capsys):
     import cli
 
@@ -79,20 +142,49 @@ def test_benchmark_out_is_a_file_exits_2(exported, tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err and out.read_text() == "keep me"
 
 
-def test_experiment_latency_one_architecture(tiny_fruits, tmp_path):
-    """Train (LightningCLI, in the experiment's process), export and time one architecture."""
+def test_out_holding_a_users_file_is_refused_unless_overwrite(exported, tmp_path, capsys):
+    import cli
+
+    out = tmp_path / "latency"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["benchmark", "latency", str(exported / "model_float32.tflite"), "--runs", "1", "--warmup", "0",
+            "--threads", "1", "--no-compare", "--photos", "1", "--out", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "notes.txt" in err[0] and "--overwrite" in err[0]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert cli.main([*argv, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["latency.png", "report.md", "results.json"]
+
+
+def test_experiment_continues_past_a_model_that_fails(tiny_fruits, tmp_path):
+    """Study 2 on the all-class task: alexnet_separable cannot be trained (a file stands where its run
+    folder goes), alexnet is still trained, exported and timed; the failure is a row naming the
+    architecture; thread counts default to 1 and the physical core count."""
     out, runs = tmp_path / "study2", tmp_path / "runs"
-    proc = run_cli("experiment", "latency", "--arch", "alexnet", "--epochs", "1", "--per-class", "16",
-                   "--data-root", str(tiny_fruits), "--runs", "3", "--warmup", "1", "--threads", "1",
-                   "--out", str(out), "--runs-dir", str(runs), timeout=600)
+    runs.mkdir()
+    (runs / "alexnet_separable").write_text("a file where the training run's folder should go")
+    proc = run_cli("experiment", "latency", "--arch", "alexnet_separable", "alexnet", "--epochs", "1",
+                   "--per-class", "16", "--data-root", str(tiny_fruits), "--runs", "3", "--warmup", "1",
+                   "--photos", "4", "--out", str(out), "--runs-dir", str(runs), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
+    assert results["experiment"]["grouping"] == "none" and results["experiment"]["classes"] == 13
     assert set(results["training"]) == {"alexnet"} and results["training"]["alexnet"]["epochs"] == 1
+    [failed] = results["failures"]
+    assert failed["model"] == "alexnet_separable" and failed["stage"] == "train" and failed["reason"]
+    assert "alexnet_separable (train) not timed" in proc.stdout
     ckpt = results["training"]["alexnet"]["best_checkpoint"]
     assert ckpt.startswith(str(runs))
     export = json.loads((out / "models" / "alexnet" / "export.json").read_text())
-    assert export["extra"]["checkpoint"] == ckpt and export["parity"]["passed"]
+    assert export["extra"]["checkpoint"] == ckpt
     assert "TRANSPOSE" not in export["tflite"]["float32"]["ops"]
-    assert export["model"]["params"] == 952_835
+    assert export["model"]["params"] == 957_965  # 952,835 with a 13-way classifier instead of 3-way
     assert {r["runtime"] for r in results["results"]} == {"tflite", "onnxruntime", "pytorch"}
-    assert "## Training" in (out / "report.md").read_text()
+    assert {r["threads"] for r in results["results"]} == set(default_threads()) == set(results["settings"]["threads"])
+    assert {e["model"] for e in results["end_to_end"]} == {"alexnet"}
+    assert all(e["photo_accuracy"] is not None for e in results["end_to_end"])  # labels are the class folders
+    report = (out / "report.md").read_text()
+    assert "## Training" in report and "## Not measured" in report and "## End to end" in report
+    assert "| alexnet_separable | — | not measured: train failed" in report
