@@ -57,11 +57,11 @@ def import_footprint_mb() -> dict[str, float]:
     return {"torch_mb": before, "pytorch_lightning_adds_mb": _rss_mb() - before}
 
 
-def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
-    """Best float32 ``n x n`` matmul throughput (GFLOP/s) with PyTorch's threads: the CPU's practical peak."""
+def matmul_gflops(n: int = 1024, seconds: float = 2.0, dtype: str = "float32") -> float:
+    """Best ``n x n`` matmul throughput (GFLOP/s) in ``dtype`` with PyTorch's threads: the CPU's practical peak."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n).to(getattr(torch, dtype)), torch.randn(n, n).to(getattr(torch, dtype))
     best = 0.0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -122,7 +122,9 @@ def run(spec: dict[str, Any], between_epochs: Optional[Callable[[int], None]] = 
             images = f["test"][: spec["output_images"]]
         result = fn(spec["models"], images, spec["threads"], spec["invokes"])
     else:
-        result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=spec.get("seconds", 2.0))}
+        seconds = spec.get("seconds", 2.0)
+        result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=seconds),
+                  "matmul_gflops_bf16": fn(seconds=seconds, dtype="bfloat16")}
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
             - first_turn_wait

@@ -77,29 +77,34 @@ def why_inexact(net: nn.Module, prefix: int, datamodule: Any) -> Optional[str]:
     return None
 
 
-def _cache_bytes(datamodule: Any, net: nn.Module, prefix: int, context: Any) -> tuple[torch.Size, torch.dtype, int]:
-    """Shape and dtype of one image's prefix output, and the bytes the cached splits would take."""
-    images = datamodule.splits["train"][0][:1]
-    with torch.no_grad(), context:
-        out = net.forward_blocks(datamodule.transform.images(images.to(_device(net))), 0, prefix)
-    n = sum(int(datamodule.splits[s][0].shape[0]) for s in CACHED_SPLITS if s in datamodule.splits)
-    return out.shape[1:], out.dtype, n * out[0].numel() * out.element_size()
+class OverLimit(Exception):
+    """The cache would take more memory than allowed (raised after its first chunk)."""
 
-
-def _device(net: nn.Module) -> torch.device:
-    return next(net.parameters()).device
+    def __init__(self, shape: torch.Size, dtype: torch.dtype, size: int) -> None:
+        super().__init__(size)
+        self.shape, self.dtype, self.size = shape, dtype, size
 
 
 def compute_features(net: nn.Module, prefix: int, images: torch.Tensor, transform: Any, context: Any,
-                     chunk: int = CHUNK) -> torch.Tensor:
-    """The first ``prefix`` blocks' outputs for uint8 ``images``, in chunks, on the net's device, stored on the CPU."""
-    device = _device(net)
+                     chunk: int = CHUNK, limit_images: Optional[int] = None, limit_bytes: Optional[int] = None
+                     ) -> torch.Tensor:
+    """The first ``prefix`` blocks' outputs for uint8 ``images``, in chunks, on the net's device, stored on the CPU.
+
+    With ``limit_images`` and ``limit_bytes``, raises :class:`OverLimit` after the first chunk when
+    that many images' outputs would take more than ``limit_bytes``.
+    """
+    device = next(net.parameters()).device
     parts = []
     with torch.no_grad(), context:
         for start in range(0, images.shape[0], chunk):
             x = transform.images(images[start:start + chunk].to(device))
             parts.append(net.forward_blocks(x, 0, prefix).cpu())
-    features = torch.cat(parts)
+            if start == 0 and limit_bytes is not None:
+                one = parts[0][0]
+                size = (limit_images or images.shape[0]) * one.numel() * one.element_size()
+                if size > limit_bytes:
+                    raise OverLimit(one.shape, one.dtype, size)
+    features = torch.cat(parts) if len(parts) > 1 else parts[0]
     fmt = torch.channels_last if features.ndim == 4 and parts[0].is_contiguous(memory_format=torch.channels_last) \
         else torch.contiguous_format
     return features.contiguous(memory_format=fmt)  # the layout the remaining blocks would have seen
@@ -123,26 +128,33 @@ def build(net: nn.Module, prefix: int, block_names: list[str], datamodule: Any,
     if reason is not None:
         return CacheReport(on=False, reason=reason, blocks=block_names)
     datamodule.setup()
-    shape, dtype, size = _cache_bytes(datamodule, net, prefix, context_factory())
+    splits = [s for s in CACHED_SPLITS if s in datamodule.splits]
+    images = sum(int(datamodule.splits[s][0].shape[0]) for s in splits)
     limit = max_cache_bytes()
-    if size > limit:
-        return CacheReport(on=False, blocks=block_names, bytes=size, feature_shape=list(shape),
-                           reason=f"{'+'.join(block_names)} outputs ({'x'.join(map(str, shape))} {str(dtype)[6:]} "
-                                  f"per image) would take {size / 2**30:.1f} GiB, over the {limit / 2**30:g} GiB limit "
-                                  f"(${MAX_GB_ENV})")
-    features = {split: compute_features(net, prefix, datamodule.splits[split][0], datamodule.transform, context_factory())
-                for split in CACHED_SPLITS if split in datamodule.splits}
+    features: dict[str, torch.Tensor] = {}
+    try:
+        for split in splits:  # the first chunk tells the size of the whole cache
+            features[split] = compute_features(net, prefix, datamodule.splits[split][0], datamodule.transform,
+                                               context_factory(), limit_images=images, limit_bytes=limit)
+    except OverLimit as e:
+        return CacheReport(on=False, blocks=block_names, bytes=e.size, feature_shape=list(e.shape),
+                           reason=f"the outputs of {_span(block_names)} ({'x'.join(map(str, e.shape))} "
+                                  f"{str(e.dtype)[6:]} per image) would take {e.size / 2**30:.1f} GiB for {images} "
+                                  f"images, over the {limit / 2**30:g} GiB limit (${MAX_GB_ENV})")
     datamodule.use_features(features)
-    images = sum(int(f.shape[0]) for f in features.values())
+    shape = next(iter(features.values())).shape[1:]
     return CacheReport(on=True, blocks=block_names, images=images, feature_shape=list(shape),
                        bytes=sum(f.numel() * f.element_size() for f in features.values()),
                        seconds=time.perf_counter() - t0)
 
 
+def _span(blocks: list[str]) -> str:
+    return f"{blocks[0]}-{blocks[-1]}" if len(blocks) > 1 else "".join(blocks)
+
+
 def describe(report: CacheReport) -> str:
     """One line for the user."""
-    blocks = f"{report.blocks[0]}-{report.blocks[-1]}" if len(report.blocks) > 1 else "".join(report.blocks)
     if not report.on:
         return f"feature cache off: {report.reason}"
-    return (f"feature cache: {blocks} outputs of {report.images} train/val images ({report.bytes / 2**20:.1f} MiB) "
+    return (f"feature cache: {_span(report.blocks)} outputs of {report.images} train/val images ({report.bytes / 2**20:.1f} MiB) "
             f"computed once in {report.seconds:.2f} s")

@@ -158,3 +158,25 @@ def test_an_output_folder_holding_a_users_file_is_refused_before_any_measurement
     check_args(args)  # --overwrite lets it through
     (out / "notes.txt").unlink()
     check_args(build_parser().parse_args(["--out", str(out)]))  # only our own outputs: replaceable
+
+
+def test_training_flops_leave_out_the_first_layers_input_gradient():
+    flops = forward_flops(build_model("alexnet", 3))
+    assert flops["training"] == 3 * flops["forward"] - 2 * 48 * 48 * 16 * 5 * 5 * 3
+
+
+def test_share_of_peak_is_paired_with_each_repeats_own_peak():
+    from benchmarks.frameworks import limits
+
+    per_image = forward_flops(build_model("alexnet", 3))["training"]
+
+    def run(images_per_second: float) -> dict:  # three epochs of 640 images; the first one slower
+        return {"epoch_seconds": [2.0, 640 / images_per_second, 640 / images_per_second], "images": 1920, "epochs": 3,
+                "images_per_second": 1.0}
+
+    peaks = [{"matmul_gflops": 100.0, "matmul_gflops_bf16": 180.0}, {"matmul_gflops": 50.0, "matmul_gflops_bf16": 90.0}]
+    ips = [40e9 / per_image, 20e9 / per_image]  # 40 % of each repeat's peak, though the machine halved its speed
+    lim = limits("alexnet", 3, peaks, {"lightning": [run(i) for i in ips]})
+    assert lim["fraction_of_peak"]["lightning"] == pytest.approx(0.4)
+    assert lim["fraction_of_peak_per_repeat"]["lightning"]["values"] == pytest.approx([0.4, 0.4])
+    assert lim["matmul_gflops"] == 75.0 and lim["matmul_gflops_bf16"] == 135.0
