@@ -24,6 +24,7 @@ TOOLS = {
     "models": ("lightning_modules.model_table", "list the architectures with parameter counts"),
     "data": ("datamodules.data_cli", "make synthetic sample data or download the datasets"),
     "export": ("export.cli", "checkpoint or architecture -> ONNX -> TFLite, with parity checks"),
+    "predict-images": ("export.predict_images", "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV"),
     "benchmark": ("benchmarks.cli", "latency (TFLite/ONNX Runtime/PyTorch) and framework benchmarks"),
     "experiment": ("experiments.cli", "rerun a whole study: transfer | latency"),
 }

@@ -3,18 +3,33 @@
     python cli.py export --ckpt runs/fruits3_scratch/version_0/checkpoints/best.ckpt --out runs/export/alexnet
     python cli.py export --arch mobilenet_v2 --out runs/export/mobilenet_v2 --data-root data/fruits360-synthetic
 
-Writes ``model.onnx``, ``model_float32.tflite``, ``model_float16.tflite``, ``model_int8.tflite``
-and ``export.json`` into ``--out``, only when every parity check passes.
+Writes ``model.onnx``, ``model_float32.tflite``, ``model_float16.tflite``, one quantised model
+(``model_int8.tflite``, else the fallback that passed its gate: ``model_int16act.tflite`` or
+``model_dynamic.tflite``), ``labels.txt`` and ``export.json`` into ``--out``. Every model is judged
+on every real image of the data (top-1 agreement with PyTorch) and on its test split (accuracy).
+A broken float32/float16 bridge writes nothing; a quantised model that misses its gate on every
+rung of the ladder leaves the float models and the reason in ``export.json`` (exit 0, or 2 with
+``--require int8``).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from lightning_modules.architectures import list_models
 
-from .data import DEFAULT_DATA_ROOT
+from .data import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT
 from .tflite_convert import PRECISIONS
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM raises ``KeyboardInterrupt`` so ``finally`` blocks run (the onnx2tf worker is killed,
+    temporary folders are removed), as they do on Ctrl-C."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,15 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"Fruits-360 folder (default: the checkpoint's datamodule, else {DEFAULT_DATA_ROOT})")
     data.add_argument("--grouping", default="apple_pear_noise", choices=["apple_pear_noise", "none"])
     data.add_argument("--per-class", type=int, default=400, help="images per label cap (60 for fruits360-mini)")
-    data.add_argument("--calibration-images", type=int, default=100, help="training images int8 is calibrated on")
-    data.add_argument("--test-images", type=int, default=200, help="test images the parity checks run on")
+    data.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
+                      help="seeded training images the quantised models are calibrated on")
+    data.add_argument("--max-images", type=int, default=None,
+                      help="judge on at most this many images (default: every image the data has)")
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--require", choices=["int8"], default=None,
+                        help="exit 2 when no quantised model passes its gate (the float models are still written)")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    _interrupt_on_sigterm()
     from common.errors import OrchardError
 
     from .pipeline import export_from_source, print_summary, resolve_source
@@ -49,8 +69,12 @@ def main(argv: list[str]) -> int:
     source = resolve_source(args.ckpt, args.arch, args.num_classes, args.seed)
     out = Path(args.out or f"runs/export/{source.arch}")
     grouping = None if args.grouping == "none" else args.grouping
+    if args.calibration_images < 1 or (args.max_images is not None and args.max_images < 1):
+        raise OrchardError("--calibration-images and --max-images must be positive")
     report = export_from_source(source, out, data_root=args.data_root, grouping=grouping, per_class=args.per_class,
-                                calibration=args.calibration_images, test=args.test_images,
+                                calibration=args.calibration_images, test=args.max_images,
                                 precisions=tuple(args.precisions), seed=args.seed)
     print_summary(report, out)
+    if args.require == "int8" and "int8" in args.precisions and report["quantization"]["deliverable"] is None:
+        raise OrchardError(f"{report['quantization']['reason']} (--require int8; the float models are in {out})")
     return 0

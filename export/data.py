@@ -10,6 +10,7 @@ import torch
 from datamodules.in_memory import InMemoryImageDataModule
 
 DEFAULT_DATA_ROOT = "data/fruits360-synthetic"
+DEFAULT_CALIBRATION_IMAGES = 500  # seeded training images the quantised models are calibrated on
 
 
 def datamodule_from_hparams(hparams: dict[str, Any]) -> InMemoryImageDataModule:
@@ -26,20 +27,6 @@ def fruits360(root: str | Path = DEFAULT_DATA_ROOT, grouping: str | None = "appl
     from datamodules import Fruits360DataModule
 
     return Fruits360DataModule(str(root), grouping=grouping, per_class=per_class, seed=seed, augment=False)
-
-
-def real_images(dm: InMemoryImageDataModule, calibration: int = 100, test: int = 200,
-                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(calibration images, test images, test labels)``: normalised float NCHW, seeded subsets.
-
-    Calibration images come from the training split (what int8 is tuned on), parity images
-    and labels from the test split.
-    """
-    dm.setup()
-    calib = dm.sample_images(calibration, split="train")
-    images, labels = dm.splits["test"]
-    idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:test].sort().values
-    return calib, dm.transform.images(images[idx]).contiguous(), labels[idx]
 
 
 def describe_data(dm: InMemoryImageDataModule) -> dict:

@@ -5,7 +5,8 @@ onnx2tf changes TensorFlow's environment for the whole process it is imported in
 with the current directory set to a temp folder that holds the calibration sample onnx2tf
 would otherwise download. The spec (JSON) names: ``onnx`` (input file), ``out`` (folder for
 onnx2tf's outputs), ``calibration`` (``N x H x W x 3`` float32 ``.npy`` of normalised real
-images, already in the model's input scale) and ``int8`` (whether to quantise).
+images, already in the model's input scale) and ``quantize`` (whether to write the quantised
+variants: full-integer int8, int8 weights with int16 activations, dynamic range).
 """
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ def run(spec: dict) -> None:
     import onnx2tf
 
     calibration = None
-    if spec["int8"]:
+    if spec["quantize"]:
         # The images are normalised already: onnx2tf's own (x - mean) / std becomes identity.
         calibration = [[spec["input_name"], spec["calibration"], [[[[0.0, 0.0, 0.0]]]], [[[[1.0, 1.0, 1.0]]]]]]
     onnx2tf.convert(
         input_onnx_file_path=spec["onnx"],
         output_folder_path=spec["out"],
-        output_integer_quantized_tflite=bool(spec["int8"]),
+        output_integer_quantized_tflite=bool(spec["quantize"]),
         custom_input_op_name_np_data_path=calibration,
         input_quant_dtype="int8",
         output_quant_dtype="int8",

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from datamodules.in_memory import InMemoryImageDataModule
 
-from .bridge import export_model
-from .data import DEFAULT_DATA_ROOT, datamodule_from_hparams, describe_data, fruits360, real_images
+from .bridge import JUDGED_ON, export_model
+from .data import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT, datamodule_from_hparams, describe_data, fruits360
 from .errors import ExportError
+from .evaluation import EvalSet, eval_set, uncapped
 from .model_source import ModelSource, fresh_model, load_checkpoint_model
+from .parity import ParityThresholds
 from .tflite_convert import PRECISIONS
 
 
@@ -44,38 +46,89 @@ def say_data(dm: InMemoryImageDataModule, stream=None) -> None:
 
 def export_from_source(source: ModelSource, out: str | Path, dm: InMemoryImageDataModule | None = None, *,
                        data_root: str | Path | None = None, grouping: str | None = "apple_pear_noise",
-                       per_class: int | None = 400, calibration: int = 100, test: int = 200,
-                       precisions: tuple[str, ...] = PRECISIONS, seed: int = 0, verbose: bool = True) -> dict:
-    """Export ``source`` into ``out`` with real images from ``dm`` (built from the options if ``None``)."""
+                       per_class: int | None = 400, calibration: int = DEFAULT_CALIBRATION_IMAGES,
+                       test: int | None = None, precisions: tuple[str, ...] = PRECISIONS, seed: int = 0,
+                       verbose: bool = True, thresholds: ParityThresholds | None = None) -> dict:
+    """Export ``source`` into ``out``, judged on every real image of ``dm`` (built from the options if ``None``).
+
+    ``dm``'s ``per_class`` cap does not apply to the judging: an uncapped twin of it gives every
+    image (test split first, with labels), and ``calibration`` seeded training images.
+    ``test`` caps how many images are judged (``None``: all of them).
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"output folder {out} is a file")
     dm = dm or build_datamodule(source, data_root, grouping, per_class, seed)
     if verbose:
         say_data(dm)
-    calib, test_x, test_y = real_images(dm, calibration, test, seed)
-    labels = test_y
-    if dm.num_classes != source.num_classes:
-        labels = None
-        if verbose:
-            print(f"note: the data has {dm.num_classes} classes, the model {source.num_classes}: "
-                  "test accuracy is not measured, parity still is")
+    full = uncapped(dm)
+    same_task = dm.num_classes == source.num_classes
+    data = eval_set(full, labelled=same_task)
+    if test is not None and test < len(data):
+        data = EvalSet(data.images[:test], None if data.labels is None else data.labels[:test], data.transform,
+                       {"first": test})
+    calib = full.sample_images(calibration, split="train")
+    if not same_task and verbose:
+        print(f"note: the data has {dm.num_classes} classes, the model {source.num_classes}: "
+              "test accuracy is not measured, agreement with PyTorch still is")
+    fresh = source.checkpoint is None
+    if fresh and verbose:
+        print("note: fresh (untrained) weights: the quantised model is judged on output closeness "
+              "(cosine similarity of logits), not top-1 agreement; for latency work only")
+    labels = list(dm.class_names) if same_task else [f"class_{i}" for i in range(source.num_classes)]
+    transform = dm.transform
+    info = {"labels": labels, "mean": [float(m) for m in transform.mean], "std": [float(v) for v in transform.std],
+            "grouping": getattr(dm, "grouping", None) if same_task else None, "name": f"orchard {source.arch}",
+            "arch": source.arch}
     extra = {**source.describe(), "data": describe_data(dm)}
-    return export_model(source.net, out, calib, test_x, labels, precisions=precisions, extra=extra)
+    return export_model(source.net, out, calib, precisions=precisions, extra=extra,
+                        thresholds=thresholds or ParityThresholds(), data=data, fresh_weights=fresh, info=info)
 
 
-def print_summary(report: dict, out: str | Path) -> None:
-    """A few lines: files, sizes, parity figures, time."""
+def _pct(x: float | None) -> str:
+    return "   n/a" if x is None else f"{x:6.1%}"
+
+
+def print_summary(report: dict, out: str | Path, stream=None) -> None:
+    """What was written and how each model was judged: sizes, accuracy, agreement, logit error, GPU verdict."""
+    stream = stream or sys.stdout
     arch = report.get("extra", {}).get("arch", report["model"]["class"])
     acc = report["pytorch"]["test_accuracy"]
-    print(f"exported {arch} ({report['model']['params']:,} params) to {out} in {report['seconds']['total']:.1f} s"
-          + (f"; PyTorch test accuracy {acc:.1%}" if acc is not None else ""))
+    parity = report["parity"]
+    say = lambda line="": print(line, file=stream)  # noqa: E731
+    say(f"exported {arch} ({report['model']['params']:,} params) to {out} in {report['seconds']['total']:.1f} s"
+        + (f"; PyTorch test accuracy {acc:.1%} on {report['pytorch']['test_images']} test images" if acc is not None else ""))
+    if report["judged_on"] == JUDGED_ON[True]:
+        say("  fresh (untrained) weights: quantised models judged on output closeness (logit cosine similarity), "
+            "not top-1 agreement")
+    say(f"  judged on {parity['images']} real images ({', '.join(f'{k} {v}' for k, v in parity['sources'].items())}); "
+        f"calibrated on {report['calibration']['images']} training images")
     o = report["onnx"]
-    print(f"  model.onnx             {o['bytes'] / 1e6:7.3f} MB  ONNX Runtime max abs diff {o['max_abs_diff']:.2e}")
-    for precision, e in report["tflite"].items():
-        figures = [f"max abs diff {e['max_abs_diff']:.2e} (probabilities {e['max_abs_diff_probs']:.1e})",
-                   f"top-1 agreement {e['top1_agreement']:.1%}"]
-        if e.get("test_accuracy") is not None:
-            figures.append(f"test accuracy {e['test_accuracy']:.1%}")
-        print(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f} MB  " + ", ".join(figures))
-    print(f"  parity on {report['parity']['images']} {report['parity']['source'].replace('_', ' ')}: passed")
+    say(f"  {'file':<22} {'MB':>7}  {'test acc':>8} {'agree':>7} {'max|dlogit|':>11} {'cos min':>8}  GPU delegate")
+    say(f"  {o['file']:<22} {o['bytes'] / 1e6:7.3f}  {'':>8} {_pct(o['top1_agreement']):>7} {o['max_abs_diff']:11.2e}"
+        f" {o['cosine_min']:8.5f}  (ONNX Runtime, {parity['onnx_images']} images)")
+    rows = dict(report["tflite"])
+    for attempt in report["quantization"]["attempts"]:
+        if not attempt["passed"]:
+            rows[f"rejected {attempt['variant']}"] = attempt
+    for e in rows.values():
+        gpu = e.get("gpu_delegate", {}).get("compatible")
+        verdict = {True: "compatible", False: "flags " + ", ".join(sorted({f["op"] for f in e.get("gpu_delegate", {})
+                                                                          .get("flagged_ops", [])})) or "incompatible",
+                   None: ""}[gpu] if "gpu_delegate" in e else "(rejected, deleted)"
+        say(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f}  {_pct(e.get('test_accuracy')):>8} {_pct(e['top1_agreement']):>7}"
+            f" {e['max_abs_diff']:11.2e} {e['cosine_min']:8.5f}  {verdict}")
+    q = report["quantization"]
+    if q["deliverable"]:
+        say(f"  quantised deliverable: {report['tflite']['int8']['file']} ({q['deliverable']}); "
+            f"gate: {_gate_text(q)}")
+    elif q["attempts"]:
+        say(f"  no quantised model: {q['reason']}")
+    say(f"  labels.txt: {', '.join(report['labels'])}")
+
+
+def _gate_text(q: dict) -> str:
+    g = q["gate"]
+    if "min_cosine" in g:
+        return f"logit cosine similarity >= {g['min_cosine']:g}"
+    return f"agreement >= {g['min_agreement']:.0%} and test accuracy >= float32's - {g['max_accuracy_drop'] * 100:g} point(s)"
