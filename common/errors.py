@@ -16,6 +16,10 @@ class OrchardError(RuntimeError):
     """A user-facing error: one line naming what and where, non-zero exit."""
 
 
+class UsageError(OrchardError):
+    """A command-line argument or setting that cannot be used (an unparsable value, a negative learning rate ...)."""
+
+
 class OutputFolderError(OrchardError):
     """An output folder that may not be written or replaced (a file, or it holds someone else's files)."""
 

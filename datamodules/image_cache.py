@@ -79,7 +79,7 @@ def load_images_cached(paths: Sequence[Path], size: int = 100, cache_dir: Path |
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = cache_key(paths, size)
     file = cache_dir / f"{name}-{key}.pt"
-    if file.exists():
+    if file.is_file():
         try:
             images = torch.load(file, weights_only=True)
             if images.shape == (len(paths), 3, size, size):
@@ -90,5 +90,19 @@ def load_images_cached(paths: Sequence[Path], size: int = 100, cache_dir: Path |
     images, converted = decode_images(paths, size)
     if converted:
         log.warning("%d of %d images were not %dx%d RGB and were converted", converted, len(paths), size, size)
-    atomic_torch_save(images, file)
+    try:
+        atomic_torch_save(images, file)
+    except OSError as e:  # read-only, full or not a folder: the cache is optional
+        _warn_once(cache_dir, f"decode cache {cache_dir} cannot be written ({e.strerror or type(e).__name__}); "
+                              "continuing without it (set ORCHARD_CACHE to a writable folder to keep decoded images)")
     return images
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(cache_dir: Path, message: str) -> None:
+    """Log ``message`` the first time a cache folder fails in this process."""
+    if str(cache_dir) not in _warned:
+        _warned.add(str(cache_dir))
+        log.warning(message)

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 
 from .batches import BatchAugment, BatchTransform, InMemoryBatches
+from .errors import DataError
 
 
 class InMemoryImageDataModule(pl.LightningDataModule):
@@ -31,6 +32,10 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise DataError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+        if max_shift < 0:
+            raise DataError(f"max_shift must be 0 or more pixels, got {max_shift!r}")
         self.batch_size = batch_size
         self.seed = seed
         self.augment = BatchAugment(max_shift=max_shift) if augment else None

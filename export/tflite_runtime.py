@@ -11,20 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NotTFLiteError
-
-TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8
+from .tflite_check import TFLITE_IDENTIFIER, check_tflite_structure  # noqa: F401 - the identifier, re-exported
 
 
 def check_tflite_file(path: str | Path) -> Path:
-    """``path`` if it is a readable TFLite flatbuffer, else :class:`NotTFLiteError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotTFLiteError(f"TFLite model {path} does not exist")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
-        raise NotTFLiteError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)")
-    return path
+    """``path`` if it is a complete TFLite flatbuffer, else :class:`NotTFLiteError`.
+
+    Every interpreter in orchard is made through here: a truncated or damaged file would crash
+    the interpreter (segmentation fault) instead of raising (see ``export/tflite_check.py``).
+    """
+    return check_tflite_structure(path)
 
 
 def load_interpreter(path: str | Path, threads: int = 1, delegates: bool = True):

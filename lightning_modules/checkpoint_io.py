@@ -24,6 +24,8 @@ from common.errors import OrchardError
 # Globals a checkpoint may reference beyond torch's weights-only defaults (none needed so far).
 SAFE_GLOBALS: tuple[Any, ...] = ()
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+# how torch's weights-only unpickler says it met code (a global or a call), not mere damage
+REFUSAL_MARKS = ("Unsupported global", "unsupported GLOBAL", "unrecognized function", "Can only build", "Can only create")
 
 
 class CheckpointError(OrchardError):
@@ -33,10 +35,10 @@ class CheckpointError(OrchardError):
 def _refusal(e: BaseException) -> str | None:
     """The global a weights-only load refused (``pathlib.Path.touch``), or ``None`` for another failure."""
     text = str(e)
-    if "Weights only load failed" not in text:
-        return None
+    if "Weights only load failed" not in text or not any(m in text for m in REFUSAL_MARKS):
+        return None  # a damaged or foreign file, not a forbidden object
     found = _GLOBAL.search(text)
-    return found.group(1) if found else "an object that is not a tensor or plain value"
+    return found.group(1) if found else "a function call"
 
 
 def load_weights_only(path: str | Path) -> Any:

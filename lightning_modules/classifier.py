@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal, Optional, Union
 
 import pytorch_lightning as pl
@@ -10,6 +11,8 @@ from pytorch_lightning.utilities import rank_zero_only
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
+
+from common.errors import UsageError
 
 from .architectures import build_model, trainable_params
 from .callbacks.timing import TrainingTimer
@@ -22,6 +25,18 @@ from .optimizers import OptimizerName, build_optimizer
 
 log = logging.getLogger("orchard.feature_cache")
 FULL_PRECISION = {"32-true", "64-true"}  # no gradient scaler between backward and step
+
+
+def _check_settings(num_classes: int, lr: float, weight_decay: float, label_smoothing: float) -> None:
+    """Refuse settings the optimizer or the loss would reject later with a traceback (one line, exit 2)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise UsageError(f"--model.num_classes must be a whole number of at least 1, got {num_classes!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise UsageError(f"--model.lr must be a positive number, got {lr!r}")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise UsageError(f"--model.weight_decay must be 0 or more, got {weight_decay!r}")
+    if not (isinstance(label_smoothing, (int, float)) and 0 <= label_smoothing <= 1):
+        raise UsageError(f"--model.label_smoothing must be between 0 and 1, got {label_smoothing!r}")
 
 
 class ImageClassifier(pl.LightningModule):
@@ -75,6 +90,7 @@ class ImageClassifier(pl.LightningModule):
         feature_cache: bool = True,
     ) -> None:
         super().__init__()
+        _check_settings(num_classes=num_classes, lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing)
         self.save_hyperparameters()
         self.net = build_model(arch, num_classes=num_classes, **(arch_kwargs or {}))
         if init_from:

@@ -9,7 +9,7 @@ import torch
 from .architectures.base import OrchardNet
 from .checkpoint_io import CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
 
-__all__ = ["CheckpointError", "checkpoint_arch", "load_weights", "read_state_dict"]
+__all__ = ["CheckpointError", "checkpoint_arch", "describe_mismatch", "load_weights", "read_state_dict"]
 
 
 ResetHead = Literal["classifier", "all"]
@@ -40,6 +40,23 @@ def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], keys
         if found:
             parts.append(f"{label}: {', '.join(found[:4])}{' ...' if len(found) > 4 else ''}")
     return "; ".join(parts)
+
+
+def describe_mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> str:
+    """Why weights ``state`` do not fit a network's ``own`` state dict, with class counts when those differ ('' if they fit)."""
+    problem = _mismatch(state, own, set(own))
+    if not problem:
+        return ""
+    theirs, ours = _classes(state), _classes(own)
+    if theirs is not None and ours is not None and theirs != ours:
+        return f"it was trained for {theirs} classes, the data has {ours}"
+    return problem
+
+
+def _classes(state: dict[str, torch.Tensor]) -> int | None:
+    """Classes of the last 2-D ``head.*.weight`` (the final dense layer)."""
+    weights = [v for k, v in state.items() if k.startswith("head.") and k.endswith("weight") and v.ndim == 2]
+    return int(weights[-1].shape[0]) if weights else None
 
 
 def load_weights(net: OrchardNet, path: str | Path, reset_head: ResetHead = "classifier") -> list[str]:

@@ -2,18 +2,132 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+import warnings
 from pathlib import Path
+from typing import Any, Optional
 
-from pytorch_lightning import LightningDataModule
+import torch
+from jsonargparse import ArgumentError
+from pytorch_lightning import Callback, LightningDataModule
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from common.errors import UsageError
 
 from .callbacks import RNGStateCheckpoint, TrainingTimer
 from .callbacks.last_checkpoint import BestAndLastCheckpoint
+from .checkpoint_io import SAFE_GLOBALS, CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
 from .classifier import ImageClassifier
+from .init_from import describe_mismatch
+
+# model settings that are not compared with a checkpoint's (linked from the data, or not the model's shape)
+UNCOMPARED_HPARAMS = {"num_classes", "init_from", "_instantiator", "_class_path"}
+
+
+def one_line(e: BaseException) -> str:
+    """jsonargparse's multi-line message in one line: what key, why, and the value given."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if len(lines) <= 2:
+        return " ".join(lines)
+    given = next((line for line in lines if line.startswith("Given value:")), "")
+    return " ".join(dict.fromkeys([lines[0], lines[1], given]).keys()).strip()
 
 
 class OrchardCLI(LightningCLI):
-    """LightningCLI with ``data.num_classes`` linked into the model, a timer and checkpoints (with RNG states)."""
+    """LightningCLI with ``data.num_classes`` linked into the model, a timer and checkpoints (with RNG states).
+
+    Bad input ends in one :class:`~common.errors.OrchardError` line instead of a traceback or a
+    usage dump: unparsable arguments (:class:`UsageError`), a ``--ckpt_path`` that is missing,
+    truncated, not a checkpoint, refused (checkpoints are read as data, never code) or made for
+    another class count (:class:`CheckpointError`). ``--model.*`` settings that a ``--ckpt_path``
+    overrides (Lightning builds the checkpoint's model) are named in one warning line. A run
+    folder (``version_N``) that a failed subcommand created and left without checkpoints or
+    metrics is removed.
+    """
+
+    _checkpoint: Optional[dict[str, Any]] = None
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        kwargs.setdefault("exit_on_error", False)  # parse errors raise; parse_arguments makes them one line
+        return super().init_parser(**kwargs)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as e:
+            raise UsageError(one_line(e)) from None
+
+    def _parse_ckpt_path(self) -> None:
+        """Read ``--ckpt_path`` as data before Lightning does; warn about ``--model.*`` it overrides."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or ckpt_path in {"last", "best", "hpc", "registry"} or "://" in str(ckpt_path):
+            return super()._parse_ckpt_path()
+        self._checkpoint = read_checkpoint(ckpt_path)
+        ignored = self._overridden_model_settings(subcommand, checkpoint_hparams(self._checkpoint))
+        if ignored:
+            print(f"warning: --ckpt_path {ckpt_path} holds a model with {ignored}; Lightning builds the checkpoint's "
+                  "model, so these --model settings are not used", file=sys.stderr)
+        try:
+            with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+                super()._parse_ckpt_path()
+        except ArgumentError as e:
+            raise CheckpointError(f"checkpoint {ckpt_path}: its hyper-parameters do not fit the model's arguments "
+                                  f"({one_line(e)})") from None
+
+    def _overridden_model_settings(self, subcommand: str, hparams: dict[str, Any]) -> str:
+        """``"arch='mobilenet_v2' (not 'alexnet'), ..."`` for model settings the checkpoint replaces."""
+        model = self.config[subcommand].get("model")
+        if model is None or not hparams:
+            return ""
+        given = model.as_dict() if hasattr(model, "as_dict") else dict(model)
+        given = given.get("init_args", given) if "class_path" in given else given
+        diffs = [f"{k}={v!r} (not {given[k]!r})" for k, v in hparams.items()
+                 if k not in UNCOMPARED_HPARAMS and k in given and given[k] != v]
+        return ", ".join(diffs)
+
+    def after_instantiate_classes(self) -> None:
+        """A ``--ckpt_path`` whose weights do not fit the model built (another class count) stops here, in one line."""
+        super().after_instantiate_classes()
+        if self._checkpoint is None or not isinstance(self.model, ImageClassifier):
+            return
+        state = checkpoint_state_dict(self._checkpoint)
+        own = self.model.net.state_dict()
+        problem = describe_mismatch(state, own)
+        if problem:
+            path = self.config[self.subcommand].get("ckpt_path")
+            raise CheckpointError(f"checkpoint {path} does not fit the model for this data ({problem}); --ckpt_path "
+                                  "resumes or evaluates that very model: use --model.init_from to start from its weights")
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
+        """``--trainer.enable_progress_bar false`` turns the bar off: the default bar callback is dropped."""
+        if config.get("enable_progress_bar") is False:
+            config["callbacks"] = [c for c in config.get("callbacks") or [] if not isinstance(c, ProgressBar)]
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        return super()._instantiate_trainer(config, callbacks)
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if "weights_only" in self._subcommand_method_arguments[subcommand] and kwargs.get("weights_only") is None:
+            kwargs["weights_only"] = True  # Lightning loads --ckpt_path as data too
+        return kwargs
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        fresh = self._fresh_log_dir()
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            _drop_empty_run(fresh)
+            raise
+
+    def _fresh_log_dir(self) -> Optional[Path]:
+        """The run folder this subcommand will create (``None`` without a logger, or when it exists already)."""
+        if not self.trainer.loggers:
+            return None
+        log_dir = Path(self.trainer.log_dir or ".")
+        return None if log_dir.exists() else log_dir
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
@@ -79,6 +193,20 @@ def make_cli(args: list[str] | None = None, run: bool = True, **kwargs) -> Orcha
     )
 
 
+def _drop_empty_run(log_dir: Optional[Path]) -> None:
+    """Remove a run folder a failed subcommand created if it holds no checkpoint and no metrics rows."""
+    if log_dir is None or not log_dir.is_dir() or any(log_dir.rglob("*.ckpt")):
+        return
+    metrics = log_dir / "metrics.csv"
+    if metrics.is_file() and len(metrics.read_text().splitlines()) > 1:
+        return
+    shutil.rmtree(log_dir, ignore_errors=True)
+
+
 def run_lightning_cli(argv: list[str]) -> int:
-    make_cli(argv)
+    """``cli.py fit|validate|test|predict ...``; bad input raises an :class:`~common.errors.OrchardError`."""
+    with warnings.catch_warnings():
+        # cli.py hands over its own argv, the same list as sys.argv[1:]
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        make_cli(argv)
     return 0
