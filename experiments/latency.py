@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
+import warnings
 from pathlib import Path
 
 from common.atomic import atomic_dir, check_out_dir
@@ -39,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-class", type=int, default=None, help=f"images per label cap (default {FULL['per_class']})")
     add_grouping_option(parser)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
+    parser.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+                        help="cosine: the rate decays to 0 over the epochs (default); constant: --lr throughout")
     add_timing_options(parser, runs=None, warmup=None)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"])
     parser.add_argument("--test-images", type=int, default=100_000, help="test images for accuracy/parity (default: all)")
@@ -73,16 +76,21 @@ def train(arch: str, args: argparse.Namespace) -> dict:
         f"--data.per_class={args.per_class}", f"--data.batch_size={args.batch_size}", f"--data.seed={args.seed}",
         f"--trainer.max_epochs={args.epochs}",
     ]
+    if args.lr_schedule == "cosine":  # LightningCLI's own optimizer + scheduler groups (Adam as the model's)
+        argv += ["--optimizer=torch.optim.Adam", f"--optimizer.lr={args.lr}", "--optimizer.fused=true",
+                 "--lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR", f"--lr_scheduler.T_max={args.epochs}"]
     logger = {"class_path": "pytorch_lightning.loggers.CSVLogger",
               "init_args": {"save_dir": str(args.runs_dir), "name": arch}}
-    cli = make_cli(argv, trainer_defaults={"logger": logger})
+    with warnings.catch_warnings():  # Lightning says the CLI's optimizer replaces the model's: asked for above
+        warnings.filterwarnings("ignore", message=".*configure_optimizers` will be overridden")
+        cli = make_cli(argv, trainer_defaults={"logger": logger})
     timer = next(c for c in cli.trainer.callbacks if isinstance(c, TrainingTimer))
     best = cli.trainer.checkpoint_callback.best_model_path
     if not best:
         raise OrchardError(f"training {arch} wrote no checkpoint")
-    val_acc = cli.trainer.callback_metrics.get("val_acc")
+    val_acc = cli.trainer.checkpoint_callback.best_model_score  # the exported checkpoint's
     return {"arch": arch, "best_checkpoint": best, "log_dir": cli.trainer.log_dir,
-            "val_acc": float(val_acc) if val_acc is not None else None,
+            "val_acc": float(val_acc) if val_acc is not None else None, "lr_schedule": args.lr_schedule,
             **{k: timer.result.get(k) for k in ("train_seconds", "epochs", "images_per_second")}}
 
 
@@ -136,6 +144,7 @@ def main(argv: list[str]) -> int:
         extra = {"training": training,
                  "experiment": {"epochs": args.epochs, "per_class": args.per_class, "grouping": args.grouping,
                                 "classes": dm.num_classes, "batch_size": args.batch_size, "lr": args.lr,
+                                "lr_schedule": args.lr_schedule,
                                 "quick": args.quick}}
         results = run_latency(models, tmp, out, dm, args, command, extra, failures)
     say_failures(results["failures"])

@@ -188,3 +188,20 @@ def test_experiment_continues_past_a_model_that_fails(tiny_fruits, tmp_path):
     report = (out / "report.md").read_text()
     assert "## Training" in report and "## Not measured" in report and "## End to end" in report
     assert "| alexnet_separable | — | not measured: train failed" in report
+
+
+def test_experiment_bad_options_and_a_users_folder_fail_in_one_line_before_training(tiny_fruits, tmp_path, capsys):
+    import cli
+
+    out = tmp_path / "study2"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    base = ["experiment", "latency", "--data-root", str(tiny_fruits), "--runs-dir", str(tmp_path / "runs")]
+    for argv, words in ((["--out", str(out)], ["notes.txt", "--overwrite"]),
+                        (["--out", str(tmp_path / "new"), "--threads", "0"], ["--threads"]),
+                        (["--out", str(tmp_path / "new"), "--arch", "alexnet", "resnet"], ["resnet"])):
+        assert cli.main([*base, *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
+    assert (out / "notes.txt").read_text() == "mine" and not (tmp_path / "runs").exists()
+    assert not (tmp_path / "new").exists()
