@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", required=True, metavar="NAME=ARGS",
                    help="a setting to compare: its name and the extra fit arguments (space-separated; may be empty)")
     p.add_argument("--repeats", type=int, default=3, help="fits per variant (default: %(default)s)")
+    p.add_argument("--seeds", action="store_true",
+                   help="repeat r runs with --seed_everything r (accuracy over seeds); default: the config's seed")
     p.add_argument("--threads", type=int, default=1, help="torch threads of every fit (default: %(default)s)")
     p.add_argument("--target-accuracy", type=float, default=0.95, help="for time to target (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one fit may take")
@@ -100,8 +102,7 @@ def run_fit(config: str, args: list[str], threads: int, work: Path, timeout: flo
 
     spec = work / f"fit{len(list(work.glob('fit*.json')))}.json"
     result = spec.with_suffix(".result.json")
-    full = ["--config", config, *args, "--trainer.logger.init_args.save_dir", str(work / "runs"),
-            "--trainer.enable_progress_bar", "false"]
+    full = ["--config", config, *args, "--trainer.logger.init_args.save_dir", str(work / "runs")]
     spec.write_text(json.dumps({"args": full, "threads": threads, "result": str(result)}))
     env = dict(os.environ)
     apply_openmp_defaults(env)
@@ -163,7 +164,9 @@ def main(argv: list[str]) -> int:
         for r in range(args.repeats):
             k = r % len(names)
             for name in names[k:] + names[:k]:
-                rec = run_fit(args.config, [*args.fit_args, *variants[name]], args.threads, Path(tmp), args.timeout)
+                seed = ["--seed_everything", str(r)] if args.seeds else []
+                rec = run_fit(args.config, [*args.fit_args, *seed, *variants[name]], args.threads, Path(tmp),
+                              args.timeout)
                 runs[name].append({"repeat": r, **rec})
                 print(f"repeat {r + 1} {name:12s}: train {rec['train_seconds']:.2f} s, test acc "
                       f"{100 * rec['test_accuracy']:.1f} %, load {rec['load_average_1min'][0]}", flush=True)

@@ -154,13 +154,16 @@ def write_outputs(options: StudyOptions, records: list[dict], command: str, with
     """``results.json`` and ``report.md`` (atomically), and the plot."""
     from common.machine import machine_info
 
-    from .transfer_report import render_report, summarize
+    from .transfer_report import PAPER_SPEEDUP, render_report, speedups, summarize
 
     machine = machine_info()
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
-    summary = {s: v.as_dict() for s, v in summarize(records, options.target_accuracy).items()}
-    write_json_atomic(options.out / "results.json",
-                      {"machine": machine, "command": command, "options": settings, "summary": summary, "runs": records})
+    stages = summarize(records, options.target_accuracy)
+    summary = {s: v.as_dict() for s, v in stages.items()}
+    # scratch / stage 3: total train time, time to the target accuracy (equal quality), and the paper's 12.3x
+    ratios = {**speedups(stages, options.n), "paper_train_time": PAPER_SPEEDUP}
+    write_json_atomic(options.out / "results.json", {"machine": machine, "command": command, "options": settings,
+                                                     "summary": summary, "speedups": ratios, "runs": records})
     write_text_atomic(options.out / "report.md", render_report(records, machine, settings, command))
     if with_plot and records:
         from .transfer_plot import plot_study

@@ -279,6 +279,8 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
         "arch": model.hparams.arch,
         "epochs": timer.result["epochs"],
         "train_seconds": timer.result["train_seconds"],
+        "setup_seconds": timer.result.get("setup_seconds", {}),  # inside train_seconds: the feature cache's build
+        "feature_cache": model.feature_cache_report.as_dict() if model.feature_cache_report else None,
         "epoch_seconds": timer.result["epoch_seconds"],
         "images_per_second": timer.result["images_per_second"],
         "test_accuracy": float(test["test_acc"]),
