@@ -21,7 +21,7 @@ from torch import nn
 
 from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_text_atomic
 
-from .errors import ExportError, ParityError
+from .errors import ExportError, NotTFLiteError, ParityError
 from .evaluation import EvalSet, onnx_logits, pytorch_logits, tflite_logits
 from .export_friendly import export_copy
 from .gpu_check import gpu_delegate_verdict
@@ -277,8 +277,12 @@ def _climb_ladder(paths: dict[str, Path], data: EvalSet, reference: np.ndarray, 
         if variant not in paths:
             continue
         if quantization["deliverable"] is None:
-            entry = _evaluate(paths[variant], variant, data, reference, labels, threads)
-            entry["failures"] = quantized_failures(entry, float32_accuracy, thresholds, fresh_weights)
+            try:
+                entry = _evaluate(paths[variant], variant, data, reference, labels, threads)
+                entry["failures"] = quantized_failures(entry, float32_accuracy, thresholds, fresh_weights)
+            except NotTFLiteError as e:  # e.g. a quantisation the kernels refuse (int16 overflow)
+                entry = {"file": paths[variant].name, "variant": variant, "bytes": paths[variant].stat().st_size,
+                         "failures": [f"the TFLite interpreter cannot run it: {str(e).split(': ', 1)[-1]}"]}
             entry["passed"] = not entry["failures"]
             quantization["attempts"].append({k: v for k, v in entry.items() if k not in ("ops", "input", "output")})
             if entry["passed"]:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from lightning_modules.architectures import list_models
 
@@ -23,13 +26,18 @@ from .data import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT
 from .tflite_convert import PRECISIONS
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM raises ``KeyboardInterrupt`` so ``finally`` blocks run (the onnx2tf worker is killed,
-    temporary folders are removed), as they do on Ctrl-C."""
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Within the block SIGTERM raises ``KeyboardInterrupt``, so ``finally`` blocks run (the onnx2tf
+    worker is killed, temporary folders are removed) as they do on Ctrl-C."""
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,9 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: list[str]) -> int:
+    try:
+        with interrupt_on_sigterm():
+            return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the export folder was not written; temporary files and the onnx2tf process are gone",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    _interrupt_on_sigterm()
     from common.errors import OrchardError
 
     from .pipeline import export_from_source, print_summary, resolve_source

@@ -34,8 +34,6 @@ def parse_report(report: str) -> dict:
             last_op = None
         elif stripped.startswith(COMPATIBLE_LINE):
             summary = stripped
-        elif stripped:
-            last_op = None if not stripped.startswith(("T#", "Op#")) else last_op
     compatible = COMPATIBLE_LINE in report and not flagged and WARNING not in report
     return {"compatible": compatible, "flagged_ops": flagged, "summary": summary}
 

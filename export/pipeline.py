@@ -112,10 +112,10 @@ def print_summary(report: dict, out: str | Path, stream=None) -> None:
         if not attempt["passed"]:
             rows[f"rejected {attempt['variant']}"] = attempt
     for e in rows.values():
-        gpu = e.get("gpu_delegate", {}).get("compatible")
-        verdict = {True: "compatible", False: "flags " + ", ".join(sorted({f["op"] for f in e.get("gpu_delegate", {})
-                                                                          .get("flagged_ops", [])})) or "incompatible",
-                   None: ""}[gpu] if "gpu_delegate" in e else "(rejected, deleted)"
+        verdict = _gpu_text(e["gpu_delegate"]) if "gpu_delegate" in e else "(rejected, deleted)"
+        if "top1_agreement" not in e:  # an attempt the interpreter could not run
+            say(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f}  {'':>8} {'':>7} {'':>11} {'':>8}  {verdict}: {e['failures'][0]}")
+            continue
         say(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f}  {_pct(e.get('test_accuracy')):>8} {_pct(e['top1_agreement']):>7}"
             f" {e['max_abs_diff']:11.2e} {e['cosine_min']:8.5f}  {verdict}")
     q = report["quantization"]
@@ -125,6 +125,15 @@ def print_summary(report: dict, out: str | Path, stream=None) -> None:
     elif q["attempts"]:
         say(f"  no quantised model: {q['reason']}")
     say(f"  labels.txt: {', '.join(report['labels'])}")
+
+
+def _gpu_text(verdict: dict) -> str:
+    if verdict["compatible"] is None:
+        return "no verdict"
+    if verdict["compatible"]:
+        return "compatible"
+    ops = sorted({f["op"] for f in verdict["flagged_ops"]})
+    return "flags " + ", ".join(ops) if ops else "incompatible"
 
 
 def _gate_text(q: dict) -> str:

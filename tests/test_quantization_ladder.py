@@ -1,0 +1,109 @@
+"""The quantised model's gate and fallback ladder, the fresh-weights rule, and an export killed mid-conversion."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from export.parity import ParityThresholds, quantized_failures
+from export.tflite_convert import QUANT_VARIANTS
+from tests.conftest import REPO
+
+FIGURES = {"top1_agreement": 0.995, "agreement_images": 9000, "cosine_min": 0.97, "test_accuracy": 0.95}
+
+
+def test_gate_needs_agreement_and_accuracy_within_a_point_of_float32():
+    limits = ParityThresholds()
+    assert quantized_failures(FIGURES, 0.955, limits, fresh_weights=False) == []
+    lost = quantized_failures(FIGURES, 0.965, limits, fresh_weights=False)
+    assert len(lost) == 1 and "test accuracy 95.00% < float32's 96.50% - 1 point" in lost[0]
+    low = quantized_failures({**FIGURES, "top1_agreement": 0.98}, 0.95, limits, fresh_weights=False)
+    assert low == ["top-1 agreement 98.00% < 99% on 9000 images"]
+    # fresh weights: only output closeness counts, however the labels fall
+    assert quantized_failures({**FIGURES, "top1_agreement": 0.5}, 0.99, limits, fresh_weights=True) == []
+    assert "cosine" in quantized_failures(FIGURES, None, ParityThresholds(fresh_min_cosine=0.99), fresh_weights=True)[0]
+
+
+def test_nothing_passes_float_models_stay_reason_recorded_require_exits_2(tmp_path, tiny_fruits, capsys, monkeypatch):
+    """Fresh weights with an impossible closeness limit: every rung of the ladder is tried and rejected."""
+    import cli
+    import export.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ParityThresholds", lambda: ParityThresholds(fresh_min_cosine=1.01))
+    out = tmp_path / "export"
+    capsys.readouterr()
+    code = cli.main(["export", "--arch", "mobilenet_v2", "--data-root", str(tiny_fruits), "--per-class", "8",
+                     "--calibration-images", "40", "--out", str(out), "--require", "int8"])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no quantised variant of mobilenet_v2 passed"), captured.err
+    assert "--require int8" in lines[0]
+    assert "judged on output closeness" in captured.out and "no quantised model" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "labels.txt", "model.onnx",
+                                                     "model_float16.tflite", "model_float32.tflite"]
+    r = json.loads((out / "export.json").read_text())
+    assert r["judged_on"] == "output_closeness_fresh_weights" and "int8" not in r["tflite"]
+    q = r["quantization"]
+    assert q["deliverable"] is None and "cosine" in q["reason"] and q["calibration_images"] == 40
+    assert [a["variant"] for a in q["attempts"]] == list(QUANT_VARIANTS)
+    for a in q["attempts"]:
+        assert not a["passed"] and a["failures"] and a["bytes"] > 0
+    judged = [a for a in q["attempts"] if "cosine_min" in a]  # (the int16 kernels may refuse a fresh net)
+    assert judged and all(0 < a["cosine_min"] < 1.01 and a["agreement_images"] == 13 * 32 for a in judged)
+    assert not list(tmp_path.glob(".export.*")), "hidden temporary export folder left behind"
+
+
+def _descendants_named(pid: int, fragment: str) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for child in children:
+        try:
+            if any(fragment in part for part in child.cmdline()):
+                out.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_export_leaves_no_worker_and_no_temporary_folders(tmp_path, tiny_fruits, sig):
+    """Kill ``cli.py export`` while onnx2tf converts: the worker dies with it; SIGTERM also cleans up."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "export", "--arch", "mobilenet_v2", "--data-root",
+                             str(tiny_fruits), "--calibration-images", "20", "--out", str(out)],
+                            cwd=REPO, env={**os.environ, "TMPDIR": str(temp)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        workers = []
+        while not workers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = _descendants_named(proc.pid, "export.onnx2tf_worker")
+        assert workers, "the onnx2tf worker never started"
+        time.sleep(2)  # mid-conversion
+        os.kill(proc.pid, sig)
+        stderr = proc.communicate(timeout=60)[1]
+        gone = psutil.wait_procs(workers, timeout=20)[1] == []
+        assert gone, "onnx2tf worker still running after its parent died"
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+            assert list(temp.iterdir()) == [], "temporary onnx2tf folder left behind"
+            assert list(tmp_path.iterdir()) == [temp], "export folder or its hidden temp left behind"
+        else:
+            assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
