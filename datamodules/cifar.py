@@ -12,15 +12,15 @@ import logging
 import os
 import pickle
 import shutil
-import socket
 import tempfile
-import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import numpy as np
 import torch
+
+from common.atomic import write_json_atomic
 
 from .batches import BatchAugment
 from .errors import DataError
@@ -154,14 +154,16 @@ def find_cifar_folder(root: str | Path, name: str) -> Path:
 
 
 # -- downloading -----------------------------------------------------------------------
-def download_cifar(name: str, root: str | Path, url: Optional[str] = None, timeout: float = 60.0) -> Path:
-    """Download and unpack ``cifar100``/``cifar10`` into ``root`` with torchvision's downloader.
+def download_cifar(name: str, root: str | Path, url: Optional[str] = None, timeout: float = 60.0,
+                   sha256: Optional[str] = None) -> Path:
+    """Download, check and unpack ``cifar100``/``cifar10`` into ``root``.
 
-    The archive is fetched and unpacked in a temporary folder inside ``root`` and renamed
-    into place only when complete. Already present data is returned as is. Without a
-    network this fails with one :class:`DataError` line. Returns the dataset folder.
+    The archive is fetched into a temporary folder inside ``root``, checked against the
+    official MD5 (and ``sha256`` when given), unpacked with ``tarfile``'s ``filter="data"``
+    and renamed into place only when complete. Already present data is returned as is.
+    Without a network this fails with one :class:`DataError` line. Returns the dataset folder.
     """
-    from torchvision.datasets.utils import download_and_extract_archive
+    from .download import extract_tar, fetch, verify_digest
 
     spec = cifar_spec(name)
     root = Path(root)
@@ -171,22 +173,21 @@ def download_cifar(name: str, root: str | Path, url: Optional[str] = None, timeo
     url = url or spec.url
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{spec.folder}.", dir=root))
-    previous_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # torchvision's redirect check opens the URL without a timeout
     try:
         try:
-            download_and_extract_archive(url, download_root=str(staging), md5=spec.md5 if url == spec.url else None,
-                                         remove_finished=True)
-        except (urllib.error.URLError, OSError, RuntimeError, ValueError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise DataError(f"cannot download {name} from {url}: {reason} (no network? fetch the archive "
-                            f"elsewhere and unpack it into {root})") from None
+            archive = fetch(url, staging / Path(spec.url).name, timeout=timeout)
+        except DataError as e:
+            raise DataError(f"cannot download {name} from {url}: {str(e).split(': ', 1)[-1]}") from None
+        if url == spec.url:
+            verify_digest(archive, spec.md5, url, algorithm="md5")
+        digest = verify_digest(archive, sha256, url)
+        extract_tar(archive, staging, url)
         unpacked = staging / spec.folder
         if not (unpacked / spec.meta_file).is_file():
             raise DataError(f"the archive from {url} has no {spec.folder}/{spec.meta_file}")
+        write_json_atomic(unpacked / "DOWNLOAD.json", {"url": url, "sha256": digest, "bytes": archive.stat().st_size})
         os.replace(unpacked, target)
     finally:
-        socket.setdefaulttimeout(previous_timeout)
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
