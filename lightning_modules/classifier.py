@@ -31,8 +31,8 @@ def _check_settings(num_classes: int, lr: float, weight_decay: float, label_smoo
     """Refuse settings the optimizer or the loss would reject later with a traceback (one line, exit 2)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise UsageError(f"--model.num_classes must be a whole number of at least 1, got {num_classes!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise UsageError(f"--model.lr must be a positive number, got {lr!r}")
+    if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+        raise UsageError(f"--model.lr must be 0 or more, got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0 and math.isfinite(weight_decay)):
         raise UsageError(f"--model.weight_decay must be 0 or more, got {weight_decay!r}")
     if not (isinstance(label_smoothing, (int, float)) and 0 <= label_smoothing <= 1):
