@@ -216,6 +216,8 @@ def run_latency(models: list[LatencyModel], folder: Path, final: Path, dm, args:
             return str(path)
 
     failures = list(failures or [])
+    failures += [{"model": m.name, "stage": f"{p} not exported", "reason": reason, "error": None}
+                 for m in models for p, reason in m.missing.items()]
     image, source = timing_input(dm)
     load_before = [round(x, 2) for x in os.getloadavg()]
     log(f"timing {len(models)} model(s): threads {args.threads}, first call + {args.warmup} warm-up + {args.runs} "
@@ -259,7 +261,8 @@ def _datamodule(args: argparse.Namespace, required: bool):
     return dm
 
 
-def export_fresh(archs: list[str], models_dir: Path, dm, log=print) -> tuple[list[LatencyModel], list[dict]]:
+def export_fresh(archs: list[str], models_dir: Path, dm, precisions: tuple[str, ...],
+                 log=print) -> tuple[list[LatencyModel], list[dict]]:
     """Export each architecture with fresh, seeded weights into ``models_dir/<arch>``; a failure row for each
     that cannot be exported (the others go on)."""
     from export.model_source import fresh_model
@@ -272,7 +275,7 @@ def export_fresh(archs: list[str], models_dir: Path, dm, log=print) -> tuple[lis
         t0 = time.perf_counter()
         try:
             export_from_source(fresh_model(arch, dm.num_classes), models_dir / arch, dm, verbose=False)
-            out.append(from_export_dir(models_dir / arch))
+            out.append(from_export_dir(models_dir / arch, precisions))
         except Exception as e:  # noqa: BLE001 - one architecture's failure is reported beside the others
             failures.append(failure(arch, "export", e))
             log(f"export of {arch} failed: {failures[-1]['reason']}")
@@ -302,9 +305,7 @@ def main(argv: list[str]) -> int:
     dm = _datamodule(args, required=not args.models)
     with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
         if not args.models:
-            models, failures = export_fresh(args.arch, tmp / "models", dm)
-            for m in models:
-                m.tflite = {p: f for p, f in m.tflite.items() if p in precisions}
+            models, failures = export_fresh(args.arch, tmp / "models", dm, precisions)
         results = run_latency(models, tmp, out, dm, args, command, failures=failures)
     say_failures(results["failures"])
     print(f"wrote {out / REPORT_FILE}, {out / RESULTS_FILE}, {out / CHART_FILE} "

@@ -26,6 +26,8 @@ class LatencyModel:
         weights: ``checkpoint`` or ``fresh`` (latency does not depend on the values).
         variants: precision -> what the file is (``int8`` means the int8 deliverable, which may be
             ``int8``, ``int16act`` or ``dynamic``; other precisions are themselves).
+        missing: precision asked for -> why the export has no such file (e.g. every int8 attempt
+            missed its gate).
     """
 
     name: str
@@ -35,6 +37,7 @@ class LatencyModel:
     export: dict | None = None
     weights: str | None = None
     variants: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
 
     def variant(self, precision: str) -> str:
         """What the file timed as ``precision`` is (``int16act`` for an int8 deliverable with int16 activations)."""
@@ -133,10 +136,13 @@ def from_export_dir(folder: str | Path, precisions: tuple[str, ...] | None = Non
     for path in files.values():
         check_tflite_file(path)
     variants = {p: e.get("variant", p) for p, e in entries.items()}
+    quantization = report.get("quantization") or {}
+    missing = {p: (quantization.get("reason") if p == "int8" else None) or f"{report_path} lists no {p} model"
+               for p in precisions or () if p not in entries}
     net, weights = _network_for(report)
     onnx = folder / ONNX_FILE
     return LatencyModel(report.get("extra", {}).get("arch", folder.name), files, onnx if onnx.is_file() else None,
-                        net, report, weights, variants)
+                        net, report, weights, variants, missing)
 
 
 def _add_file(models: dict[Path, LatencyModel], path: Path) -> None:

@@ -24,7 +24,7 @@ from common.errors import OrchardError
 from lightning_modules.architectures import check_name, list_models
 
 QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5}
-FULL = {"epochs": 15, "per_class": 400, "runs": 100, "warmup": 10}
+FULL = {"epochs": 8, "per_class": 400, "runs": 100, "warmup": 10}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cosine: the rate decays to 0 over the epochs (default); constant: --lr throughout")
     add_timing_options(parser, runs=None, warmup=None)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"])
-    parser.add_argument("--test-images", type=int, default=100_000, help="test images for accuracy/parity (default: all)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="judge each export on at most this many real images (default: every image the data has)")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only")
     parser.add_argument("--out", default="reports/latency", help="report folder (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
@@ -107,13 +108,12 @@ def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, 
         stage = "export"
         print(f"== {arch}: export {training[arch]['best_checkpoint']}", flush=True)
         source = load_checkpoint_model(training[arch]["best_checkpoint"], arch)
-        export_from_source(source, models_dir / arch, dm, test=args.test_images, seed=args.seed, verbose=False)
-        model = from_export_dir(models_dir / arch)
+        export_from_source(source, models_dir / arch, dm, test=args.max_images, seed=args.seed, verbose=False)
+        model = from_export_dir(models_dir / arch, tuple(args.precisions))
     except Exception as e:  # noqa: BLE001 - one architecture's failure is reported beside the others
         failures.append(failure(arch, stage, e))
         print(f"== {arch}: {stage} failed: {failures[-1]['reason']}", flush=True)
         return None
-    model.tflite = {p: f for p, f in model.tflite.items() if p in args.precisions}
     return model
 
 
@@ -127,8 +127,10 @@ def main(argv: list[str]) -> int:
         check_name(arch)
     out = Path(args.out)
     check_out_dir(out, OUTPUTS, args.overwrite)
-    if min(args.threads) < 1 or args.runs < 1 or args.epochs < 1 or args.warmup < 0 or args.photos < 0:
-        raise OrchardError("--threads, --runs and --epochs must be positive, --warmup and --photos not negative")
+    if (min(args.threads) < 1 or args.runs < 1 or args.epochs < 1 or args.warmup < 0 or args.photos < 0
+            or (args.max_images is not None and args.max_images < 1)):
+        raise OrchardError("--threads, --runs, --epochs and --max-images must be positive, --warmup and --photos "
+                           "not negative")
     dm = build_datamodule(None, args.data_root, grouping=GROUPINGS[args.grouping], per_class=args.per_class,
                           seed=args.seed)
     say_data(dm)

@@ -205,3 +205,33 @@ def test_experiment_bad_options_and_a_users_folder_fail_in_one_line_before_train
         assert len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
     assert (out / "notes.txt").read_text() == "mine" and not (tmp_path / "runs").exists()
     assert not (tmp_path / "new").exists()
+
+
+def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(tiny_fruits, tmp_path, capsys):
+    """A real export whose every quantised attempt misses an unreachable gate: benchmark latency times
+    its float32 model and shows the int8 row's reason and the ladder's attempts."""
+    import cli
+    from export.model_source import load_checkpoint_model
+    from export.parity import ParityThresholds
+    from export.pipeline import export_from_source
+    from tests._export_helpers import lightning_style_checkpoint
+
+    ckpt = lightning_style_checkpoint(tmp_path / "best.ckpt", EXPORT_ARCH, tiny_fruits)
+    folder = tmp_path / "export"
+    report = export_from_source(load_checkpoint_model(ckpt), folder, data_root=tiny_fruits, calibration=8,
+                                thresholds=ParityThresholds(quantized_min_agreement=1.01), verbose=False)
+    assert report["quantization"]["deliverable"] is None and "int8" not in report["tflite"]
+    out = tmp_path / "latency"
+    assert cli.main(["benchmark", "latency", str(folder), "--runs", "2", "--warmup", "0", "--threads", "1",
+                     "--no-compare", "--photos", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {(r["runtime"], r["precision"]) for r in results["results"]} == {("tflite", "float32")}
+    [rejected] = results["failures"]
+    assert rejected["model"] == EXPORT_ARCH and rejected["stage"] == "int8 not exported"
+    assert rejected["reason"] == report["quantization"]["reason"]
+    [model] = results["models"]
+    attempts = model["export"]["quantization"]["attempts"]
+    assert [a["variant"] for a in attempts] == ["int8", "int16act", "dynamic"] and not any(a["passed"] for a in attempts)
+    text = (out / "report.md").read_text()
+    assert "## int8: the fallback ladder" in text and "**no int8 deliverable**" in text
+    assert f"| {EXPORT_ARCH} | int16act | " in text and "| none: " in text
