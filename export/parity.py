@@ -121,7 +121,8 @@ def quantized_failures(entry: dict, float32_accuracy: float | None, thresholds: 
         out.append(f"top-1 agreement {entry['top1_agreement']:.2%} < {thresholds.quantized_min_agreement:.0%} "
                    f"on {entry['agreement_images']} images")
     acc = entry.get("test_accuracy")
-    if acc is not None and float32_accuracy is not None and not acc >= float32_accuracy - thresholds.quantized_max_accuracy_drop:
+    floor = None if float32_accuracy is None else float32_accuracy - thresholds.quantized_max_accuracy_drop - 1e-9
+    if acc is not None and floor is not None and not acc >= floor:
         out.append(f"test accuracy {acc:.2%} < float32's {float32_accuracy:.2%} - "
                    f"{thresholds.quantized_max_accuracy_drop * 100:g} point(s)")
     return out

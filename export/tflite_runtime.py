@@ -5,8 +5,12 @@ timed exactly the way its parity was checked.
 """
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -23,6 +27,20 @@ def check_tflite_file(path: str | Path) -> Path:
     return check_tflite_structure(path)
 
 
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to /dev/null within the block (errors still raise)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_interpreter(path: str | Path, threads: int = 1, delegates: bool = True):
     """A ready ``ai_edge_litert.interpreter.Interpreter`` (tensors allocated).
 
@@ -36,8 +54,9 @@ def load_interpreter(path: str | Path, threads: int = 1, delegates: bool = True)
     path = check_tflite_file(path)
     resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
-        interpreter.allocate_tensors()
+        with quiet_native_stderr():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+            interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise NotTFLiteError(f"{path} cannot be loaded by the TFLite interpreter: {str(e).splitlines()[0]}") from None
     return interpreter
