@@ -207,3 +207,45 @@ def test_each_step_runs_the_closure_once_before_the_optimizer_and_still_clips(ti
     assert probe.saw_gradients == [True, True, True]
     assert all(n <= 1e-3 * 1.01 for n in probe.norms)  # clipped to the norm asked for
     assert any(not torch.equal(before[k], v) for k, v in model.net.state_dict().items())
+
+
+def test_enable_progress_bar_false_turns_the_default_bar_off(tiny_fruits, tmp_path):
+    # no --trainer.callbacks []: the CLI's default ThrottledRichProgressBar is in play
+    cli_ = make_cli(["fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class", "40",
+                     "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.fast_dev_run", "true",
+                     "--trainer.enable_progress_bar", "false"])
+    assert cli_.trainer.state.finished and cli_.trainer.progress_bar_callback is None
+
+
+class FailOnTrainStart(pl.Callback):
+    """Stops a fit with an expected error after the run folder would have been made."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from common.errors import OrchardError
+
+        raise OrchardError("stopped on purpose")
+
+
+def test_a_failed_fit_leaves_no_empty_run_folder(tiny_fruits, tmp_path, capsys):
+    import cli
+
+    args = fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "1")
+    args[args.index("--trainer.callbacks") + 1] = '[{"class_path": "tests.test_fit_cli.FailOnTrainStart"}]'
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: stopped on purpose"
+    assert not list(tmp_path.rglob("version_*"))  # config.yaml / hparams.yaml were written, then the folder removed
+
+
+def test_model_settings_a_ckpt_path_overrides_are_named_in_one_warning(tiny_fruits, tmp_path, capsys):
+    import cli
+
+    first = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1",
+                              "--model.arch", "mobilenet_v2"))
+    best = Path(first.trainer.checkpoint_callback.best_model_path)
+    capsys.readouterr()
+    assert cli.main(["test", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class", "40",
+                     "--trainer.logger.init_args.save_dir", str(tmp_path / "test"), "--trainer.enable_progress_bar", "false",
+                     "--model.arch", "alexnet", "--ckpt_path", str(best)]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "arch='mobilenet_v2' (not 'alexnet')" in warnings[0] and "not used" in warnings[0]

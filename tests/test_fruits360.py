@@ -207,3 +207,33 @@ def test_real_fruits_mini_three_class_task(fruits_mini):
     counts = torch.bincount(torch.cat([dm.splits["train"][1], dm.splits["val"][1]])).tolist()
     assert counts == [60, 60, 60]
     assert not dm.synthetic
+
+
+@pytest.mark.parametrize("kind", ["inside a file", "read-only folder"])
+def test_an_unwritable_cache_warns_once_and_the_data_still_loads(tmp_path, caplog, kind):
+    import os
+
+    import datamodules.image_cache as ic
+
+    root = make_folder(tmp_path / "f", {"A": 3, "B": 3})
+    if kind == "inside a file":
+        (tmp_path / "file").write_text("")
+        cache = tmp_path / "file" / "cache"  # mkdir fails: not a directory
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        cache = tmp_path / "ro"
+        cache.mkdir()
+        cache.chmod(0o555)
+    ic._warned.discard(str(cache))
+    dm = Fruits360DataModule(str(root), cache_dir=str(cache), val_fraction=0.0)
+    dm.setup()
+    assert dm.splits["train"][0].shape == (6, 3, 100, 100) and dm.splits["test"][0].shape[0] == 4
+    warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warnings) == 1 and str(cache) in warnings[0]  # train and test splits: one warning
+
+
+@pytest.mark.parametrize("batch_size", [0, -5, 2.5])
+def test_a_batch_size_below_one_is_refused_in_one_line(tmp_path, batch_size):
+    with pytest.raises(DataError, match=f"batch_size must be a whole number of at least 1, got {batch_size}"):
+        Fruits360DataModule(str(tmp_path), batch_size=batch_size)
