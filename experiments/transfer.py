@@ -228,12 +228,15 @@ def run_architectures(options: StudyOptions, archs: list[str], command: str) -> 
 
     Returns ``({arch: records}, {arch: error message})``. A folder that cannot be written stops everything.
     """
+    from .transfer_lock import StudyLock
+
     results: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
     for arch in archs:
         sub = dataclasses.replace(options, arch=arch, out=options.out / arch)
         try:
-            results[arch] = run_study(sub, command)
+            with StudyLock(sub.out):  # a study started on the sub-folder alone waits its turn too
+                results[arch] = run_study(sub, command)
         except OutputFolderError:
             raise
         except OSError as e:

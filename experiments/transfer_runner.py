@@ -41,8 +41,6 @@ RECORD = "record.json"
 ARGS = "args.json"
 METRICS = "metrics.csv"
 EARLIER_METRICS = ".metrics-before-resume.csv"  # epochs logged before a kill, until merged back
-# Arguments that say where files lie, not what trains (the upstream run is named by the plan).
-LOCATION_FLAGS = ("--trainer.logger.init_args.save_dir", "--model.init_from")
 RECORD_KEYS = ("stage", "seed", "run_id", "epochs", "train_seconds", "epoch_seconds", "test_accuracy", "val_accuracy",
                "checkpoint", "data")
 
@@ -103,10 +101,10 @@ def settings_of(args: list[str]) -> list[list[str]]:
     """What of a run's arguments changes its result: no file locations, the config by name, data roots resolved."""
     settings = []
     for flag, value in _pairs(args):
-        if flag in LOCATION_FLAGS:
-            value = "(set by the study)" if flag == "--model.init_from" else None
-            if value is None:
-                continue
+        if flag == "--trainer.logger.init_args.save_dir":
+            continue  # where the run's files go
+        if flag == "--model.init_from":
+            value = "(set by the study)"  # the upstream run the plan names; its path moves with the folder
         elif flag == "--config":
             value = Path(value).name
         elif flag == "--data.init_args.root":
@@ -279,10 +277,10 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
         "arch": model.hparams.arch,
         "epochs": timer.result["epochs"],
         "train_seconds": timer.result["train_seconds"],
-        "setup_seconds": timer.result.get("setup_seconds", {}),  # inside train_seconds: the feature cache's build
-        "feature_cache": model.feature_cache_report.as_dict() if model.feature_cache_report else None,
         "epoch_seconds": timer.result["epoch_seconds"],
         "images_per_second": timer.result["images_per_second"],
+        "setup_seconds": timer.result.get("setup_seconds", {}),  # inside train_seconds: the feature cache's build
+        "feature_cache": model.feature_cache_report.as_dict() if model.feature_cache_report else None,
         "test_accuracy": float(test["test_acc"]),
         "test_loss": float(test["test_loss"]),
         "val_accuracy": history.val_accuracy,
