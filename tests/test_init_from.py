@@ -12,6 +12,7 @@ import cli
 from datamodules.synthetic_cifar import make_synthetic_cifar
 from lightning_modules.architectures import build_model
 from lightning_modules.callbacks import TrainingTimer
+from lightning_modules.checkpoint_io import read_checkpoint
 from lightning_modules.classifier import ImageClassifier
 from lightning_modules.init_from import CheckpointError, load_weights, read_state_dict
 from lightning_modules.lightning_cli import make_cli
@@ -143,7 +144,7 @@ def test_ckpt_path_resumes_a_frozen_stage_that_started_from_init_from(tiny_cifar
 def test_last_ckpt_holds_the_last_epoch_even_when_validation_stops_improving(tiny_cifar, tmp_path):
     # lr 0: validation accuracy never improves after epoch 0, so only Lightning's best-epoch save fires.
     cli_ = make_cli(stage_args(tiny_cifar, tmp_path, "--trainer.max_epochs", "3", "--model.lr", "0.0"))
-    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    last = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    best = read_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
     assert last["global_step"] == cli_.trainer.global_step and last["epoch"] == 2
     assert best["global_step"] < last["global_step"]
