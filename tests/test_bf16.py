@@ -33,6 +33,7 @@ class EpochLosses(pl.Callback):
         self.losses.append(sum(self._batch_losses) / len(self._batch_losses))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("freeze", [None, 2])
 def test_bf16_mixed_training_on_cpu_lowers_the_loss(tiny_fruits, freeze):
     pl.seed_everything(0, verbose=False)
