@@ -78,13 +78,13 @@ class LatencyModel:
 
 def infer_variant(path: Path) -> tuple[str, str]:
     """``(precision, variant)`` read from the model: integer input -> ``int8`` (variant ``int8``, or
-    ``int16act`` for int16 input); float input with int8 weights -> ``int8`` / ``dynamic``;
+    ``int16act`` for int16 tensors); float input with int8 weights -> ``int8`` / ``dynamic``;
     float16 weights -> ``float16``; else ``float32``."""
     interpreter = load_interpreter(path, 1, delegates=False)
     input_dtype = np.dtype(interpreter.get_input_details()[0]["dtype"])
-    if input_dtype.kind in "iu":
-        return "int8", "int16act" if input_dtype.itemsize == 2 else "int8"
     dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    if input_dtype.kind in "iu" or "int16" in dtypes:
+        return "int8", "int16act" if input_dtype.itemsize == 2 or "int16" in dtypes else "int8"
     if "int8" in dtypes:
         return "int8", "dynamic"
     return ("float16", "float16") if "float16" in dtypes else ("float32", "float32")

@@ -123,7 +123,8 @@ def quantization_notes(results: dict) -> list[str]:
         q = e.get("quantization")
         if not q:
             continue
-        gate = ", ".join(f"{k} {v}" for k, v in (q.get("gate") or {}).items())
+        gate = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                         for k, v in (q.get("gate") or {}).items())
         kept = f"deliverable **{q['deliverable']}**" if q.get("deliverable") else f"**no int8 deliverable**: {q.get('reason')}"
         judged = f"; judged on {e['judged_on'].replace('_', ' ')}" if e.get("judged_on") else ""
         lines.append(f"- {m['name']}: {kept} (gate: {gate or '—'}; {q.get('calibration_images', '—')} calibration "

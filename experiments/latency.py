@@ -23,8 +23,9 @@ from benchmarks.latency_timing import default_threads
 from common.errors import OrchardError
 from lightning_modules.architectures import check_name, list_models
 
-QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5}
-FULL = {"epochs": 8, "per_class": 400, "runs": 100, "warmup": 10}
+# quick: make demo on the synthetic sample, a few hundred images judge each export
+QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5, "max_images": 400}
+FULL = {"epochs": 8, "per_class": 400, "runs": 100, "warmup": 10, "max_images": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_timing_options(parser, runs=None, warmup=None)
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"])
     parser.add_argument("--max-images", type=int, default=None,
-                        help="judge each export on at most this many real images (default: every image the data has)")
+                        help="judge each export on at most this many real images (default: every image the data "
+                             f"has; --quick: {QUICK['max_images']})")
     parser.add_argument("--no-compare", action="store_true", help="time TFLite only")
     parser.add_argument("--out", default="reports/latency", help="report folder (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")

@@ -31,6 +31,31 @@ def test_rounding_and_summary():
     assert len(calls) == 1 + 2 + 4 and timed["warmup"] == 2 and len(timed["runs_ms"]) == 4 and on_grid(timed["first_ms"])
 
 
+def test_end_to_end_without_metadata_uses_the_interpreter_and_the_data_mean_std(exported, tiny_fruits, tmp_path):
+    """The same photos through a copy of the int8 model whose metadata was stripped: the normalisation
+    then comes from the interpreter's quantisation and the data's mean/std, and it is the same."""
+    import shutil
+
+    from benchmarks.latency_end_to_end import end_to_end, photo_files
+    from export.metadata import strip_metadata
+
+    export = json.loads((exported / "export.json").read_text())
+    model = exported / export["tflite"]["int8"]["file"]
+    bare = tmp_path / "bare.tflite"
+    shutil.copy(model, bare)
+    strip_metadata(bare)
+    photos = photo_files(tiny_fruits, 5)
+    assert len(photos) == 5 and all(p.parent.parent.name == "Test" for p in photos)
+    with_meta = end_to_end(model, photos, 1)
+    without = end_to_end(bare, photos, 1, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    assert with_meta["input"]["source"] == "metadata" and without["input"]["source"] == "interpreter"
+    assert {k: v for k, v in with_meta["input"].items() if k != "source"} == \
+        {k: v for k, v in without["input"].items() if k != "source"}
+    # full-integer deliverables take quantised input, a dynamic-range one float input
+    assert (without["input"]["scale"] is not None) == (export["tflite"]["int8"]["variant"] != "dynamic")
+    assert without["photo_accuracy"] is None  # apple/pear/noise labels do not name the photos' folders
+
+
 def test_default_threads_are_one_and_the_physical_cores():
     import os
 
@@ -68,7 +93,7 @@ def test_benchmark_an_export_folder(exported, tmp_path):
         assert END_TO_END_KEYS <= set(e) and e["photos"] == 6 and e["load_ms"] > 0
         parts = [e[k] for k in ("decode_ms", "preprocess_ms", "invoke_ms", "postprocess_ms")]
         assert all(p > 0 for p in parts) and e["total_ms"] >= max(parts)
-        assert e["input"]["mean"] == [0.5, 0.5, 0.5] or e["input"]["mean"] == (0.5, 0.5, 0.5)
+        assert list(e["input"]["mean"]) == [0.5, 0.5, 0.5] and e["input"]["source"] == "metadata"
     report = (out / "report.md").read_text()
     assert "paper value not given" in report and "| mobilenet_v2 | 98,379 / 98,379 |" in report
     assert "## End to end" in report and "| 99.8% |" in report  # Table 1's MobileNetV2 beside ours
