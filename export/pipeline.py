@@ -72,9 +72,6 @@ def export_from_source(source: ModelSource, out: str | Path, dm: InMemoryImageDa
         print(f"note: the data has {dm.num_classes} classes, the model {source.num_classes}: "
               "test accuracy is not measured, agreement with PyTorch still is")
     fresh = source.checkpoint is None
-    if fresh and verbose:
-        print("note: fresh (untrained) weights: the quantised model is judged on output closeness "
-              "(cosine similarity of logits), not top-1 agreement; for latency work only")
     labels = list(dm.class_names) if same_task else [f"class_{i}" for i in range(source.num_classes)]
     transform = dm.transform
     info = {"labels": labels, "mean": [float(m) for m in transform.mean], "std": [float(v) for v in transform.std],
@@ -99,8 +96,8 @@ def print_summary(report: dict, out: str | Path, stream=None) -> None:
     say(f"exported {arch} ({report['model']['params']:,} params) to {out} in {report['seconds']['total']:.1f} s"
         + (f"; PyTorch test accuracy {acc:.1%} on {report['pytorch']['test_images']} test images" if acc is not None else ""))
     if report["judged_on"] == JUDGED_ON[True]:
-        say("  fresh (untrained) weights: quantised models judged on output closeness (logit cosine similarity), "
-            "not top-1 agreement")
+        say("  fresh (untrained) weights, for latency work only: the quantised model is judged on output closeness "
+            "(logit cosine similarity), not top-1 agreement")
     say(f"  judged on {parity['images']} real images ({', '.join(f'{k} {v}' for k, v in parity['sources'].items())}); "
         f"calibrated on {report['calibration']['images']} training images")
     o = report["onnx"]
