@@ -300,9 +300,10 @@ def run_tflite(args: argparse.Namespace, run: Runner, work: Path, num_classes: i
 def limits(arch: str, num_classes: int, peaks: list[dict[str, Any]], runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """FLOPs per image, the CPU's measured matmul peak and the share of it each framework reaches.
 
-    The peak is measured once per repeat, right after that repeat's training runs, and each
-    run's achieved GFLOP/s (steady-state throughput x training FLOPs per image) is divided by its
-    own repeat's peak, so a busy spell on a shared machine lowers both sides of the ratio.
+    The peak is sampled by a fourth process that takes turns with a repeat's training runs (one
+    sample per round of epochs), and each run's achieved GFLOP/s (steady-state throughput x
+    training FLOPs per image) is divided by its own repeat's median sample, so a busy spell on a
+    shared machine lowers both sides of the ratio.
     ``fraction_of_peak`` is the median of those paired shares: the distance to the limit.
     """
     from lightning_modules.architectures import build_model
@@ -377,7 +378,7 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
     schedule: list[str] = []
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in TRAINING_KINDS}
     trained = work / "trained_weights.pt"
-    peaks: list[dict[str, Any]] = []  # the matmul peak, measured after each repeat's training runs
+    peaks: list[dict[str, Any]] = []  # the matmul peak, sampled in turns with each repeat's training runs
     for r in range(args.repeats):
         jobs = []
         for kind in rotated(TRAINING_KINDS, r):
@@ -386,12 +387,14 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
             if kind == "pytorch" and r == 0:
                 extra["save_weights"] = str(trained)
             jobs.append((kind, {**common, **extra}))
-        for (kind, _), result in zip(jobs, run.taking_turns(jobs)):
+        schedule.append("peak")  # a fourth process: one matmul-peak sample per round of epochs
+        jobs.append(("peak", {"seconds": 0.3 if args.quick else 1.0, "rounds": args.epochs}))
+        *trained_runs, peak = run.taking_turns(jobs)
+        peaks.append(peak)
+        for (kind, _), result in zip(jobs, trained_runs):
             runs[kind].append(result)
             print(f"repeat {r + 1} {kind:9s}: {result['images_per_second']:.0f} img/s over {result['epochs']} "
                   f"epochs, epoch seconds {', '.join(f'{s:.2f}' for s in result['epoch_seconds'])}", flush=True)
-        schedule.append("peak")
-        peaks.append(run("peak", seconds=0.5 if args.quick else 2.0))
     peak_run = peaks[0]
     training = summarise_training(runs)
     ratios = training_ratios(runs)

@@ -71,6 +71,24 @@ def matmul_gflops(n: int = 1024, seconds: float = 2.0, dtype: str = "float32") -
     return best
 
 
+def sample_peak(fn: Callable[..., float], spec: dict[str, Any],
+                between_epochs: Optional[Callable[[int], None]]) -> dict[str, Any]:
+    """The matmul peak sampled ``spec["rounds"]`` times, once per turn when taking turns with training runs.
+
+    Sampled between the training runs' epochs, the peak sees the same slow and fast spells of a
+    shared machine as they do; its median is what their achieved GFLOP/s are divided by.
+    """
+    from statistics import median
+
+    seconds, samples = spec.get("seconds", 2.0), []
+    for i in range(max(int(spec.get("rounds", 1)), 1)):
+        if between_epochs is not None:
+            between_epochs(i)
+        samples.append(fn(seconds=seconds))
+    return {"matmul_gflops": median(samples), "matmul_gflops_samples": samples,
+            "matmul_gflops_bf16": fn(seconds=seconds, dtype="bfloat16")}
+
+
 # kind -> (module, function); importing the module imports its framework.
 RUNNERS = {
     "lightning": ("benchmarks.frameworks_lightning", "run_lightning"),
@@ -122,9 +140,7 @@ def run(spec: dict[str, Any], between_epochs: Optional[Callable[[int], None]] = 
             images = f["test"][: spec["output_images"]]
         result = fn(spec["models"], images, spec["threads"], spec["invokes"])
     else:
-        seconds = spec.get("seconds", 2.0)
-        result = {"import_rss": import_footprint_mb(), "matmul_gflops": fn(seconds=seconds),
-                  "matmul_gflops_bf16": fn(seconds=seconds, dtype="bfloat16")}
+        result = {"import_rss": import_footprint_mb(), **sample_peak(fn, spec, between_epochs)}
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
             - first_turn_wait

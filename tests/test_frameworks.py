@@ -180,3 +180,13 @@ def test_share_of_peak_is_paired_with_each_repeats_own_peak():
     assert lim["fraction_of_peak"]["lightning"] == pytest.approx(0.4)
     assert lim["fraction_of_peak_per_repeat"]["lightning"]["values"] == pytest.approx([0.4, 0.4])
     assert lim["matmul_gflops"] == 75.0 and lim["matmul_gflops_bf16"] == 135.0
+
+
+def test_the_peak_is_sampled_once_per_turn():
+    from benchmarks.frameworks_worker import sample_peak
+
+    turns, speeds = [], iter([10.0, 30.0, 20.0, 99.0])
+    result = sample_peak(lambda seconds, dtype="float32": next(speeds), {"seconds": 0.1, "rounds": 3}, turns.append)
+    assert turns == [0, 1, 2]  # waits for its turn before every sample but the first (Turns.between_epochs)
+    assert result["matmul_gflops_samples"] == [10.0, 30.0, 20.0] and result["matmul_gflops"] == 20.0
+    assert result["matmul_gflops_bf16"] == 99.0
