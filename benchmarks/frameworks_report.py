@@ -129,7 +129,8 @@ def report_markdown(results: dict[str, Any]) -> str:
         lines += ["", "## What limits it", "",
                   f"Forward FLOPs per image: {lim['forward_flops_per_image'] / 1e6:.1f} M (a training step, layer "
                   f"by layer: {lim['training_flops_per_image'] / 1e6:.1f} M). Measured float32 matmul peak with "
-                  f"{cfg['threads']} threads, sampled between the epochs: {_fmt(lim.get('matmul_gflops'), '.1f')} GFLOP/s "
+                  f"{cfg['threads']} threads, sampled between the epochs: "
+                  f"{_fmt(lim.get('matmul_gflops'), '.1f')} GFLOP/s "
                   f"(median; bfloat16: {_fmt(lim.get('matmul_gflops_bf16'), '.1f')}). Each run's share is taken "
                   "against its own repeat's peak.", ""]
         for kind, g in lim.get("achieved_training_gflops", {}).items():

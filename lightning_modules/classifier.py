@@ -130,7 +130,8 @@ class ImageClassifier(pl.LightningModule):
 
     def _forward_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of a fit's batch: images, or the frozen prefix's cached outputs while the feature cache is on."""
-        if self._cached:
+        # only inside the fit that built the cache (not in a test that follows a failed fit)
+        if self._cached and self._trainer is not None and self._trainer.state.fn == "fit":
             return self.net.head(self.net.forward_blocks(x, self._frozen_prefix))
         return self(x)
 

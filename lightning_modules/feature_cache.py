@@ -156,5 +156,5 @@ def describe(report: CacheReport) -> str:
     """One line for the user."""
     if not report.on:
         return f"feature cache off: {report.reason}"
-    return (f"feature cache: {_span(report.blocks)} outputs of {report.images} train/val images ({report.bytes / 2**20:.1f} MiB) "
-            f"computed once in {report.seconds:.2f} s")
+    return (f"feature cache: {_span(report.blocks)} outputs of {report.images} train/val images "
+            f"({report.bytes / 2**20:.1f} MiB) computed once in {report.seconds:.2f} s")

@@ -106,3 +106,21 @@ def test_freeze_by_hand_on_the_cli_uses_the_cache(tiny_fruits, tmp_path):
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     assert cli.model.hparams.feature_cache and cli.model.feature_cache_report.on
     assert cli.model.feature_cache_report.blocks == ["conv1", "conv2"]
+
+
+def test_after_a_failed_fit_the_images_are_served_and_tested_whole(tiny_fruits):
+    class Boom(pl.Callback):
+        def on_train_batch_end(self, *args) -> None:
+            raise RuntimeError("boom")
+
+    pl.seed_everything(0, verbose=False)
+    model, dm = ImageClassifier("alexnet", num_classes=3, freeze=4), data(tiny_fruits)
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Boom()])
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(model, datamodule=dm)
+    assert model.feature_cache_report.on and not dm.split_features  # the datamodule gave the images back
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    accuracy = trainer.test(model, datamodule=dm, verbose=False)[0]["test_acc"]
+    expected = (_predictions(model, dm) == dm.splits["test"][1]).float().mean()
+    assert accuracy == pytest.approx(float(expected))
