@@ -178,9 +178,10 @@ def export_model(
         t0 = time.perf_counter()
         onnx_info = export_onnx(export_copy(net), tmp / ONNX_FILE, input_size)
         t1 = time.perf_counter()
-        # onnx2tf converts in its own process while PyTorch and ONNX Runtime run here
+        # onnx2tf converts in its own process (about one core's work) while PyTorch and ONNX Runtime
+        # run here on the other cores
         with onnx2tf_job(tmp / ONNX_FILE, tmp, calibration_images.detach().cpu(), variants) as conversion:
-            reference = pytorch_logits(net, data)
+            reference = pytorch_logits(net, data, threads=max(1, threads - 1))
             num_classes = int(reference.shape[1])
             info.setdefault("labels", [f"class_{i}" for i in range(num_classes)])
             if len(info["labels"]) != num_classes:

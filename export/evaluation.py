@@ -94,13 +94,19 @@ def eval_set(dm: InMemoryImageDataModule, labelled: bool = True) -> EvalSet:
 
 
 @torch.inference_mode()
-def pytorch_logits(net: nn.Module, data: EvalSet, batch_size: int = 256) -> np.ndarray:
+def pytorch_logits(net: nn.Module, data: EvalSet, batch_size: int = 128, threads: int | None = None) -> np.ndarray:
     """``net``'s logits (eval mode) on every image of ``data``; ``net`` itself is not changed.
 
-    Runs an eval-mode copy in channels-last memory, as training does (2x faster on a CPU).
+    Runs an eval-mode copy in channels-last memory, as training does (2x faster on a CPU), with
+    ``threads`` intra-op threads for the call (default: torch's setting).
     """
     twin = copy.deepcopy(net).float().eval().to(memory_format=torch.channels_last)
-    outs = [twin(x.contiguous(memory_format=torch.channels_last)).float() for x in data.batches(batch_size)]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        outs = [twin(x.contiguous(memory_format=torch.channels_last)).float() for x in data.batches(batch_size)]
+    finally:
+        torch.set_num_threads(previous)
     return torch.cat(outs).numpy()
 
 

@@ -60,6 +60,31 @@ def test_nothing_passes_float_models_stay_reason_recorded_require_exits_2(tmp_pa
     assert not list(tmp_path.glob(".export.*")), "hidden temporary export folder left behind"
 
 
+def test_a_missed_gate_falls_back_and_only_the_passing_rung_stays(tmp_path, tiny_fruits):
+    """Fresh weights with a closeness limit full-integer int8 misses (its smallest logit cosine is 0.989
+    here) but dynamic range, with float activations, meets (0.995): the ladder climbs past int16act
+    (whose int16 kernels refuse this net, or whose figures are recorded) and the folder holds only
+    the rung that passed."""
+    from export.model_source import fresh_model
+    from export.pipeline import export_from_source
+    from export.tflite_convert import tflite_file_for
+
+    out = tmp_path / "export"
+    r = export_from_source(fresh_model("mobilenet_v2", 3), out, data_root=tiny_fruits, per_class=8, calibration=40,
+                           verbose=False, thresholds=ParityThresholds(fresh_min_cosine=0.993))
+    q = r["quantization"]
+    attempts = q["attempts"]
+    assert attempts[0]["variant"] == "int8" and not attempts[0]["passed"] and "cosine" in attempts[0]["failures"][0]
+    assert q["deliverable"] in ("int16act", "dynamic") and attempts[-1]["variant"] == q["deliverable"]
+    assert [a["variant"] for a in attempts] == list(QUANT_VARIANTS[:len(attempts)])
+    assert attempts[-1]["passed"] and all(not a["passed"] for a in attempts[:-1])
+    assert r["tflite"]["int8"]["variant"] == q["deliverable"] and r["tflite"]["int8"]["file"] == tflite_file_for(q["deliverable"])
+    assert sorted(p.name for p in out.glob("*.tflite")) == sorted(
+        ["model_float16.tflite", "model_float32.tflite", tflite_file_for(q["deliverable"])])
+    saved = json.loads((out / "export.json").read_text())
+    assert saved["quantization"]["attempts"] == attempts and saved["tflite"]["int8"]["bytes"] == attempts[-1]["bytes"]
+
+
 def _descendants_named(pid: int, fragment: str) -> list[psutil.Process]:
     try:
         children = psutil.Process(pid).children(recursive=True)
