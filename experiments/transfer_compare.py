@@ -20,7 +20,11 @@ def _frozen(summary: StageSummary) -> str:
     blocks = r.get("frozen_blocks") or []
     span = f"{blocks[0]}-{blocks[-1]}" if len(blocks) > 1 else (blocks[0] if blocks else "none")
     share = r.get("frozen_share")
-    return f"{span} ({100 * share:.0f} %)" if share is not None else span
+    return f"{span} ({_share(share)})" if share is not None else span
+
+
+def _share(share: float) -> str:
+    return f"{100 * share:.1f} %" if share < 0.1 else f"{100 * share:.0f} %"
 
 
 def arch_summary(records: list[dict[str, Any]], target: float, n: int) -> dict[str, Any]:
@@ -68,7 +72,7 @@ def render_comparison(archs: list[str], results: dict[str, list[dict]], failures
         lines.append(f"| {arch} | {_sec(*sc.seconds)} | {_sec(*s3.seconds)} | **{_ratio(ratios['train_time'])}** | "
                      f"{_sec(*sc.to_target_seconds)} ({sc.as_dict()['reached_target']}/{len(sc.runs)}) | "
                      f"{_sec(*s3.to_target_seconds)} ({s3.as_dict()['reached_target']}/{len(s3.runs)}) | "
-                     f"{_ratio(ratios['time_to_target'])} | {_ratio(ratios['with_stages_1_2'])} |")
+                     f"{_ratio(ratios['time_to_target'])} | {_ratio(ratios['with_stages_1_2'], 2)} |")
         gain = ratios["accuracy_gain_points"]
         rows_acc.append(f"| {arch} | {_frozen(summary['stage2'])} | {_frozen(summary['stage3'])} | "
                         f"{_pct(*sc.accuracy)} | {_pct(*s3.accuracy)} | {'-' if gain is None else f'{gain:+.1f}'} |")

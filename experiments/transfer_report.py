@@ -109,8 +109,8 @@ def _sec(value: Optional[float], sd: Optional[float] = None) -> str:
     return f"{value:.1f} ± {sd:.1f} s" if sd is not None else f"{value:.1f} s"
 
 
-def _ratio(value: Optional[float]) -> str:
-    return f"{value:.1f}x" if value is not None else "-"
+def _ratio(value: Optional[float], digits: int = 1) -> str:
+    return f"{value:.{digits}f}x" if value is not None else "-"
 
 
 def _stage_table(s: StageSummary, target: float, title: str) -> list[str]:
