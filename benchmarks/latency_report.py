@@ -133,15 +133,17 @@ def quantization_notes(results: dict) -> list[str]:
 
 
 def gpu_table(results: dict) -> list[str]:
-    """TFLite's model analyzer verdict for the GPU delegate, per file."""
-    rows = ["| Model | Precision | GPU delegate compatible | Ops it flags | Tool |", "|---|---|---|---|---|"]
+    """TFLite's model analyzer verdict for the GPU delegate, per file (the tool named once below)."""
+    rows = ["| Model | Precision | GPU delegate compatible | Ops it flags |", "|---|---|---|---|"]
+    tools = {}
     for m in results["models"]:
         for precision, g in ((m.get("export") or {}).get("gpu_delegate") or {}).items():
             ops = [op if isinstance(op, str) else op.get("op", str(op)) for op in g.get("flagged_ops") or []]
             flagged = ", ".join(dict.fromkeys(ops)) or "none"
             rows.append(f"| {m['name']} | {m.get('variants', {}).get(precision, precision)} | "
-                        f"{'yes' if g.get('compatible') else 'no'} | {flagged} | {g.get('tool', '—')} |")
-    return rows if len(rows) > 2 else []
+                        f"{'yes' if g.get('compatible') else 'no'} | {flagged} |")
+            tools[g.get("tool") or "—"] = None
+    return [*rows, "", f"Verdicts by {'; '.join(tools)}."] if len(rows) > 2 else []
 
 
 def latency_table(results: dict) -> list[str]:
@@ -270,7 +272,9 @@ def render_report(results: dict, chart_name: str) -> str:
               "Paper: Table 1 of the latency paper (trained on Fruits-360; its file sizes are not given, its phone "
               "latencies only in a figure). Ours: the test split of the data above. The int8 column is the int8 deliverable "
               "the export kept: full-integer `int8`, or the first fallback that passed (`int16act`: int8 weights "
-              "with int16 activations; `dynamic`: int8 weights, float activations — not full int8).", ""]
+              "with int16 activations; `dynamic`: int8 weights, float activations — not full int8). "
+              "The paper's parameter counts are those of a 3-class classifier; with more classes ours differ by "
+              "the last layer alone.", ""]
     if quantization_table(results):
         lines += ["## int8: the fallback ladder", "", *quantization_notes(results), "", *quantization_table(results), ""]
     if gpu_table(results):
