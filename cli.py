@@ -32,8 +32,8 @@ TOOLS = {
 
 def usage() -> str:
     lines = [__doc__.strip(), "", "subcommands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in TOOLS.items()]
-    lines += [f"  {name:<10} Lightning's {name} (see `python cli.py {name} --help`)" for name in sorted(LIGHTNING_SUBCOMMANDS)]
+    lines += [f"  {name:<14} {help_}" for name, (_, help_) in TOOLS.items()]
+    lines += [f"  {name:<14} Lightning's {name} (see `python cli.py {name} --help`)" for name in sorted(LIGHTNING_SUBCOMMANDS)]
     return "\n".join(lines)
 
 
