@@ -260,3 +260,14 @@ def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(tiny_f
     text = (out / "report.md").read_text()
     assert "## int8: the fallback ladder" in text and "**no int8 deliverable**" in text
     assert f"| {EXPORT_ARCH} | int16act | " in text and "| none: " in text
+
+
+def test_table1_names_models_far_from_the_paper():
+    from benchmarks.latency_report import paper_gap_note
+
+    models = [{"name": "alexnet", "test_accuracy": {"pytorch": 0.992},
+               "export": {"parity": {"float32": {"test_images": 2428}}}},
+              {"name": "mobilenet_v2", "test_accuracy": {"pytorch": 0.991}}]
+    [note, _] = paper_gap_note({"models": models, "experiment": {"classes": 44}})
+    assert "alexnet (+2.1)" in note and "mobilenet_v2" not in note and "44 classes, 2,428 test images" in note
+    assert paper_gap_note({"models": models[1:]}) == []
