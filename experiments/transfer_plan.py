@@ -14,6 +14,8 @@ from typing import Optional
 
 import yaml
 
+from lightning_modules.trainer import StageSettings, cli_args
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 STAGES = ("scratch", "stage1", "stage2", "stage3")
 CONFIGS = {
@@ -87,29 +89,33 @@ def planned_epochs(spec: RunSpec, options: StudyOptions) -> int:
     return options.epochs.get(spec.stage) or config_epochs(spec.stage)
 
 
-def fit_args(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> list[str]:
-    """The LightningCLI arguments (no subcommand) of one run; its files go to ``runs_dir/<run_id>/fit``."""
-    args = ["--config", str(CONFIG_DIR / CONFIGS[spec.stage]), "--seed_everything", str(spec.seed),
-            "--model.arch", options.arch, "--trainer.max_epochs", str(planned_epochs(spec, options))]
+def stage_settings(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> StageSettings:
+    """One run's settings on top of its stage's config; its files go to ``runs_dir/<run_id>/fit``."""
     if spec.stage == "stage1":
-        args += ["--data.init_args.root", options.cifar_root, "--data.init_args.dataset", options.cifar_dataset]
+        data: dict = {"root": options.cifar_root, "dataset": options.cifar_dataset}
         per_class = options.cifar_per_class
     else:
-        args += ["--data.init_args.root", options.fruits_root]
+        data = {"root": options.fruits_root}
         per_class = options.stage2_per_class if spec.stage == "stage2" else options.per_class
     if per_class is not None:
-        args += ["--data.init_args.per_class", str(per_class)]
+        data["per_class"] = per_class
     if options.batch_size is not None:
-        args += ["--data.init_args.batch_size", str(options.batch_size)]
+        data["batch_size"] = options.batch_size
+    model = {}
     if spec.upstream is not None:
         if init_from is None:
             raise ValueError(f"{spec.run_id} needs the checkpoint of {spec.upstream.run_id}")
-        args += ["--model.init_from", str(init_from)]
-    args += [
-        "--trainer.logger.init_args.save_dir", str(options.runs_dir.resolve()),
-        "--trainer.logger.init_args.name", spec.run_id,
-        "--trainer.logger.init_args.version", "fit",
-        "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
-        "--trainer.enable_model_summary", "false",
-    ]
-    return args + list(options.fit_args)
+        model["init_from"] = str(init_from)
+    return StageSettings(arch=options.arch, seed=spec.seed, epochs=planned_epochs(spec, options), data=data,
+                         model=model, log_dir=options.runs_dir, log_name=spec.run_id, log_version="fit",
+                         extra_args=list(options.fit_args))
+
+
+def stage_config(spec: RunSpec) -> Path:
+    """The config file of a run's stage."""
+    return CONFIG_DIR / CONFIGS[spec.stage]
+
+
+def fit_args(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> list[str]:
+    """The LightningCLI arguments (no subcommand) of one run, as :func:`fit_stage` builds them."""
+    return cli_args(stage_config(spec), stage_settings(spec, options, init_from))

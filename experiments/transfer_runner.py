@@ -17,24 +17,19 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import shutil
 import time
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 
 from common.atomic import write_json_atomic
 from common.errors import OrchardError
-from lightning_modules.callbacks import TrainingTimer
-from lightning_modules.checkpoint_io import read_checkpoint
-from lightning_modules.lightning_cli import make_cli
+from lightning_modules.trainer import finished_epochs, fit_stage
 
 from .transfer_callbacks import EpochHistory, KillSwitch
-from .transfer_plan import RunSpec, StudyOptions, fit_args
+from .transfer_plan import RunSpec, StudyOptions, fit_args, planned_epochs, stage_config, stage_settings
 from .transfer_progress import StudyDisplay
 
 RECORD = "record.json"
@@ -47,18 +42,6 @@ RECORD_KEYS = ("stage", "seed", "run_id", "epochs", "train_seconds", "epoch_seco
 
 class DamagedRecordError(Exception):
     """A run's ``record.json`` cannot be read (the run is redone from its checkpoint)."""
-NOISY_WARNINGS = (
-    r"Found \d+ module\(s\) in eval mode",  # frozen blocks are in eval mode on purpose
-    r".*does not have many workers.*",  # whole in-memory batches, no DataLoader workers to add
-    r"Checkpoint directory .* exists and is not empty",
-    r"Experiment logs directory .* exists and is not empty",
-    r"LightningCLI's args parameter is intended",
-    r".*sync_dist=True.*",
-    r".*LeafSpec.*",
-    r"The number of training batches .* is smaller than the logging interval",
-)
-
-
 def run_dir(options: StudyOptions, spec: RunSpec) -> Path:
     return options.runs_dir / spec.run_id
 
@@ -156,32 +139,6 @@ def load_record(options: StudyOptions, spec: RunSpec, init_from: Optional[Path])
     return record
 
 
-@contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning's per-run banners and expected warnings off; the study display says what happens."""
-    loggers = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for pattern in NOISY_WARNINGS:
-                warnings.filterwarnings("ignore", message=pattern)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def _finished_epochs(checkpoint: Path) -> Optional[int]:
-    """Epochs completed in a readable checkpoint; ``None`` when it is damaged (a kill mid-write)."""
-    try:
-        state = read_checkpoint(checkpoint)  # as data: a crafted last.ckpt in --out runs no code
-        return len(state["callbacks"][next(k for k in state["callbacks"] if k.startswith("TrainingTimer"))]["epoch_seconds"])
-    except Exception:  # noqa: BLE001 - any failure means the checkpoint cannot be resumed from
-        return None
-
-
 def prepare(options: StudyOptions, spec: RunSpec, init_from: Optional[Path]) -> tuple[list[str], Optional[Path], int]:
     """The run's arguments, the checkpoint to resume from (if any) and the epochs it already has.
 
@@ -191,7 +148,7 @@ def prepare(options: StudyOptions, spec: RunSpec, init_from: Optional[Path]) -> 
     args = fit_args(spec, options, init_from)
     folder = run_dir(options, spec)
     last = last_checkpoint(options, spec)
-    done = _finished_epochs(last) if last.is_file() else None
+    done = finished_epochs(last) if last.is_file() else None
     if done is not None:
         _compare_settings(folder, _stored_settings(folder), settings_of(args))
         _keep_earlier_metrics(folder / "fit", done)
@@ -254,38 +211,32 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
     """Fit (or resume) and test one run; write and return its record."""
     args, resume, done = prepare(options, spec, init_from)
     wall_t0 = time.perf_counter()
-    with quiet_lightning():
-        cli = make_cli(args, run=False)
-        trainer, model, data = cli.trainer, cli.model, cli.datamodule
-        history = EpochHistory()
-        trainer.callbacks.extend([history, display.callback()])
-        kill = KillSwitch.from_env(spec.run_id)
-        if kill is not None:
-            trainer.callbacks.append(kill)
-        display.start_run(index, spec, trainer.max_epochs, done_epochs=done)
-        trainer.fit(model, datamodule=data, ckpt_path=str(resume) if resume else None)
-        test = trainer.test(model, datamodule=data, verbose=False)[0]
-    _merge_earlier_metrics(Path(trainer.log_dir))
-    timer = next(c for c in trainer.callbacks if isinstance(c, TrainingTimer))
-    log_dir = Path(trainer.log_dir)
+    history = EpochHistory()
+    extra = [history, display.callback()]
+    kill = KillSwitch.from_env(spec.run_id)
+    if kill is not None:
+        extra.append(kill)
+    display.start_run(index, spec, planned_epochs(spec, options), done_epochs=done)
+    fit = fit_stage(stage_config(spec), stage_settings(spec, options, init_from), callbacks=extra, ckpt_path=resume)
+    _merge_earlier_metrics(fit.log_dir)
+    model, data, log_dir = fit.model, fit.datamodule, fit.log_dir
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-    ckpt = trainer.checkpoint_callback
     record = {
         "stage": spec.stage,
         "seed": spec.seed,
         "run_id": spec.run_id,
         "arch": model.hparams.arch,
-        "epochs": timer.result["epochs"],
-        "train_seconds": timer.result["train_seconds"],
-        "epoch_seconds": timer.result["epoch_seconds"],
-        "images_per_second": timer.result["images_per_second"],
-        "setup_seconds": timer.result.get("setup_seconds", {}),  # inside train_seconds: the feature cache's build
-        "feature_cache": model.feature_cache_report.as_dict() if model.feature_cache_report else None,
-        "test_accuracy": float(test["test_acc"]),
-        "test_loss": float(test["test_loss"]),
+        "epochs": fit.epochs,
+        "train_seconds": fit.train_seconds,
+        "epoch_seconds": fit.epoch_seconds,
+        "images_per_second": fit.images_per_second,
+        "setup_seconds": fit.setup_seconds,  # inside train_seconds: the feature cache's build
+        "feature_cache": fit.feature_cache,
+        "test_accuracy": fit.metrics["test_acc"],
+        "test_loss": fit.metrics["test_loss"],
         "val_accuracy": history.val_accuracy,
         "checkpoint": relative_to_out(options, last_checkpoint(options, spec)),
-        "best_checkpoint": relative_to_out(options, ckpt.best_model_path) if ckpt and ckpt.best_model_path else None,
+        "best_checkpoint": relative_to_out(options, fit.best_checkpoint) if fit.best_checkpoint else None,
         "init_from": relative_to_out(options, init_from) if init_from else None,
         "frozen_blocks": model.frozen_blocks,
         "trainable_params": model.trainable_params,
@@ -298,7 +249,7 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
         "wall_seconds": time.perf_counter() - wall_t0,
         "log_dir": relative_to_out(options, log_dir),
         "config": relative_to_out(options, log_dir / "config.yaml"),
-        "device": timer.result.get("device"),
+        "device": fit.device,
         "threads": torch.get_num_threads(),
         "settings": settings_of(args),
     }

@@ -145,6 +145,16 @@ class OrchardCLI(LightningCLI):
                                    "init_args": {"refresh_rate": 2}}],
         })
 
+    @property
+    def timer(self) -> TrainingTimer:
+        """The run's :class:`TrainingTimer` (built from ``--timer.*``)."""
+        return self._get(self.config_init, "timer")
+
+    @property
+    def checkpoint(self) -> Optional[BestAndLastCheckpoint]:
+        """The run's best/last checkpoint callback (built from ``--checkpoint.*``)."""
+        return self._get(self.config_init, "checkpoint")
+
     def before_fit(self) -> None:
         data = self.datamodule
         if getattr(data, "synthetic", False):
@@ -156,8 +166,7 @@ class OrchardCLI(LightningCLI):
         log_dir = Path(trainer.log_dir or ".")  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
-        timer = next((c for c in trainer.callbacks if isinstance(c, TrainingTimer)), None)
-        ckpt = trainer.checkpoint_callback
+        timer, ckpt = self.timer, self.checkpoint
         best = getattr(ckpt, "best_model_path", "") if ckpt else ""
         summary = {"log_dir": str(log_dir), "best_checkpoint": best}
         if timer and timer.result:

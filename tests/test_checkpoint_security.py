@@ -70,8 +70,8 @@ def test_every_cli_path_refuses_it_in_one_line(trap, tmp_path, tiny_fruits, caps
 
 
 def test_the_study_runner_does_not_resume_from_it(trap):
-    from experiments.transfer_runner import _finished_epochs
+    from lightning_modules.trainer import finished_epochs
 
     path, marker = trap
-    assert _finished_epochs(path) is None  # treated as unusable: the run starts afresh
+    assert finished_epochs(path) is None  # treated as unusable: the run starts afresh
     assert not marker.exists()

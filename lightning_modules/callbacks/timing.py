@@ -108,6 +108,19 @@ class TrainingTimer(pl.Callback):
         if trainer.is_global_zero and log_dir:  # no logger, no run folder to write into
             write_json_atomic(Path(log_dir) / self.filename, self.result)
 
+    @classmethod
+    def epochs_in(cls, checkpoint: dict[str, Any]) -> int:
+        """Training epochs recorded by this callback in a checkpoint read as a dict.
+
+        Raises:
+            KeyError: the checkpoint holds no timer state.
+        """
+        states = checkpoint["callbacks"]
+        key = next((k for k in states if k == cls.__qualname__ or k.startswith(cls.__qualname__ + "{")), None)
+        if key is None:
+            raise KeyError(f"no {cls.__qualname__} state in the checkpoint")
+        return len(states[key]["epoch_seconds"])
+
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_seconds": list(self.epoch_seconds), "images": self.images}
 
