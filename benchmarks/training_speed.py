@@ -119,7 +119,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]], target: float) -> dict[str,
     """Median / min / max per variant, and paired ratios (first variant over each other) per repeat."""
     from statistics import median
 
-    from experiments.transfer_report import time_to_target
+    from experiments.transfer.report import time_to_target
 
     def spread(values: list[Optional[float]]) -> dict[str, Any]:
         got = [v for v in values if v is not None]

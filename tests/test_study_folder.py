@@ -17,7 +17,7 @@ import torch
 
 import cli
 from experiments import transfer
-from experiments.transfer_lock import LOCK_NAME
+from experiments.transfer.lock import LOCK_NAME
 from tests.conftest import REPO, run_cli
 
 

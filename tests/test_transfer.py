@@ -14,8 +14,8 @@ import torch
 import cli
 from datamodules.synthetic_cifar import make_synthetic_cifar
 from experiments import transfer
-from experiments.transfer_progress import EtaModel
-from experiments.transfer_report import time_to_target
+from experiments.transfer.progress import EtaModel
+from experiments.transfer.report import time_to_target
 from lightning_modules.init_from import read_state_dict
 from tests.conftest import run_cli
 

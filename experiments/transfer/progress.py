@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .transfer_plan import RunSpec
+from .plan import RunSpec
 
 STAGE_LABELS = {
     "scratch": "scratch",

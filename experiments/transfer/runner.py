@@ -28,9 +28,9 @@ from common.atomic import write_json_atomic
 from common.errors import OrchardError
 from lightning_modules.trainer import finished_epochs, fit_stage
 
-from .transfer_callbacks import EpochHistory, KillSwitch
-from .transfer_plan import RunSpec, StudyOptions, fit_args, planned_epochs, stage_config, stage_settings
-from .transfer_progress import StudyDisplay
+from .callbacks import EpochHistory, KillSwitch
+from .plan import RunSpec, StudyOptions, fit_args, planned_epochs, stage_config, stage_settings
+from .progress import StudyDisplay
 
 RECORD = "record.json"
 ARGS = "args.json"

@@ -7,8 +7,8 @@ from typing import Any
 
 from common.atomic import atomic_path, write_json_atomic, write_text_atomic
 
-from .transfer_plan import StudyOptions
-from .transfer_report import PAPER, PAPER_SPEEDUP, StageSummary, _pct, _ratio, _sec, speedups, summarize, threads_line
+from .plan import StudyOptions
+from .report import PAPER, PAPER_SPEEDUP, StageSummary, _pct, _ratio, _sec, speedups, summarize, threads_line
 
 COLOURS = {"scratch": "#c0504d", "stage3": "#4f81bd", "paper": "#7f7f7f"}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from common.atomic import atomic_path
 
-from .transfer_report import PAPER, PAPER_SPEEDUP, speedups, summarize
+from .report import PAPER, PAPER_SPEEDUP, speedups, summarize
 
 COLOURS = {"scratch": "#c0504d", "stage3": "#4f81bd", "paper": "#7f7f7f"}
 

@@ -16,7 +16,7 @@ import yaml
 
 from lightning_modules.trainer import StageSettings, cli_args
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 STAGES = ("scratch", "stage1", "stage2", "stage3")
 CONFIGS = {
     "scratch": "scratch_fruits3.yaml",

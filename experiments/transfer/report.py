@@ -7,7 +7,7 @@ from itertools import accumulate
 from statistics import mean, stdev
 from typing import Any, Optional
 
-from .transfer_plan import STAGES
+from .plan import STAGES
 
 # The paper's figures (minutes, test accuracy, runs).
 PAPER = {

@@ -33,8 +33,8 @@ from typing import Any, Optional
 from common.atomic import write_json_atomic, write_text_atomic
 from common.errors import OrchardError, OutputFolderError
 
-from .transfer_plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
-from .transfer_progress import StudyDisplay, format_seconds
+from .plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
+from .progress import StudyDisplay, format_seconds
 
 # --quick: the whole study on the synthetic samples in a few minutes on 2 CPU cores (make demo).
 QUICK = {
@@ -145,7 +145,7 @@ def upstream_checkpoint(spec: RunSpec, records: dict[RunSpec, dict], options: St
     if record is None:
         raise OrchardError(f"{spec.run_id} starts from {spec.upstream.run_id}, which has no finished run in "
                            f"{options.runs_dir}; add {spec.upstream.stage} to --stages")
-    from .transfer_runner import in_out
+    from .runner import in_out
 
     return in_out(options, record["checkpoint"])
 
@@ -154,7 +154,7 @@ def write_outputs(options: StudyOptions, records: list[dict], command: str, with
     """``results.json`` and ``report.md`` (atomically), and the plot."""
     from common.machine import machine_info
 
-    from .transfer_report import PAPER_SPEEDUP, render_report, speedups, summarize
+    from .report import PAPER_SPEEDUP, render_report, speedups, summarize
 
     machine = machine_info()
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
@@ -166,7 +166,7 @@ def write_outputs(options: StudyOptions, records: list[dict], command: str, with
                                                      "summary": summary, "speedups": ratios, "runs": records})
     write_text_atomic(options.out / "report.md", render_report(records, machine, settings, command))
     if with_plot and records:
-        from .transfer_plot import plot_study
+        from .plot import plot_study
 
         plot_study(records, options.out / "transfer.png", options.target_accuracy, options.n)
 
@@ -175,7 +175,7 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     """Run (or resume) every planned run and write the outputs; returns the records in plan order."""
     import torch
 
-    from .transfer_runner import RECORD, DamagedRecordError, execute, load_record, run_dir
+    from .runner import RECORD, DamagedRecordError, execute, load_record, run_dir
 
     runs = plan(options)
     planned = [(spec, planned_epochs(spec, options)) for spec in runs]
@@ -228,7 +228,7 @@ def run_architectures(options: StudyOptions, archs: list[str], command: str) -> 
 
     Returns ``({arch: records}, {arch: error message})``. A folder that cannot be written stops everything.
     """
-    from .transfer_lock import StudyLock
+    from .lock import StudyLock
 
     results: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
@@ -266,7 +266,7 @@ def _failure(options: StudyOptions, e: BaseException) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from .transfer_lock import StudyLock
+    from .lock import StudyLock
 
     args = build_parser().parse_args(argv)
     options = options_from_args(args)
@@ -305,7 +305,7 @@ def main(argv: list[str]) -> int:
 def _compare(options: StudyOptions, archs: list[str], command: str) -> int:
     from common.machine import machine_info
 
-    from .transfer_compare import write_comparison
+    from .compare import write_comparison
 
     results, failures = run_architectures(options, archs, command)
     write_comparison(options, archs, results, failures, machine_info(), command)
