@@ -6,6 +6,9 @@ from pathlib import Path
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS
 
 NOT_GIVEN = "paper value not given"
+# export.json's "judged_on", in words
+JUDGED_ON = {"agreement_and_accuracy": "top-1 agreement with PyTorch and test accuracy",
+             "output_closeness_fresh_weights": "output closeness (cosine of the logits): fresh, untrained weights"}
 # The latency paper's Table 1 test accuracies (its file sizes are not given; its phone latencies only in a figure)
 PAPER_ACCURACY = {"alexnet": 0.971, "alexnet_separable": 0.998, "mobilenet_v1": 0.992, "mobilenet_v2": 0.998}
 DEVICE_DIR = "/data/local/tmp/orchard"
@@ -74,6 +77,8 @@ def table1(results: dict) -> list[str]:
         acc = m.get("test_accuracy", {})
         ours, paper = acc.get("pytorch"), PAPER_ACCURACY.get(m["name"])
         diff = f"{(ours - paper) * 100:+.1f} pts" if ours is not None and paper is not None else "—"
+        if m.get("weights") == "fresh":  # untrained: its accuracy is chance, beside the paper's it would mislead
+            diff = "fresh weights: latency only"
         int8 = _int8_entry(m)
         variant = m.get("variants", {}).get("int8") or int8.get("variant")
         if "int8" in m["bytes"]:
@@ -101,6 +106,8 @@ def paper_gap_note(results: dict, points: float = 2.0) -> list[str]:
     far = []
     for m in results["models"]:
         ours, paper = m.get("test_accuracy", {}).get("pytorch"), PAPER_ACCURACY.get(m["name"])
+        if m.get("weights") == "fresh":
+            continue
         if ours is not None and paper is not None and abs(ours - paper) * 100 > points:
             far.append(f"{m['name']} ({(ours - paper) * 100:+.1f})")
     if not far:
@@ -146,7 +153,7 @@ def quantization_notes(results: dict) -> list[str]:
         gate = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
                          for k, v in (q.get("gate") or {}).items())
         kept = f"deliverable **{q['deliverable']}**" if q.get("deliverable") else f"**no int8 deliverable**: {q.get('reason')}"
-        judged = f"; judged on {e['judged_on'].replace('_', ' ')}" if e.get("judged_on") else ""
+        judged = f"; judged on {JUDGED_ON.get(e['judged_on'], e['judged_on'])}" if e.get("judged_on") else ""
         lines.append(f"- {m['name']}: {kept} (gate: {gate or '—'}; {q.get('calibration_images', '—')} calibration "
                      f"images{judged})")
     return lines
