@@ -2,7 +2,7 @@
 
 Training runs through Lightning's own CLI::
 
-    python cli.py fit --config configs/fruits3_scratch.yaml [--trainer.max_epochs 5 ...]
+    python cli.py fit --config configs/scratch_fruits3.yaml [--trainer.max_epochs 5 ...]
     python cli.py test --config RUN/config.yaml --ckpt_path RUN/checkpoints/best.ckpt
 
 and the studies' tools are subcommands beside it::

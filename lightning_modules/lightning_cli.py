@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+import yaml
 from jsonargparse import ArgumentError
 from pytorch_lightning import Callback, LightningDataModule
 from pytorch_lightning.callbacks import ProgressBar
@@ -21,6 +22,9 @@ from .callbacks.last_checkpoint import BestAndLastCheckpoint
 from .checkpoint_io import SAFE_GLOBALS, CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
 from .classifier import ImageClassifier
 from .init_from import describe_mismatch
+
+BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
+DEFAULT_RUN_NAME = "fit"  # the logger's name when no --config names the run
 
 # model settings that are not compared with a checkpoint's (linked from the data, or not the model's shape)
 UNCOMPARED_HPARAMS = {"num_classes", "init_from", "_instantiator", "_class_path"}
@@ -101,12 +105,28 @@ class OrchardCLI(LightningCLI):
             raise CheckpointError(f"checkpoint {path} does not fit the model for this data ({problem}); --ckpt_path "
                                   "resumes or evaluates that very model: use --model.init_from to start from its weights")
 
+    def before_instantiate_classes(self) -> None:
+        """A CSV logger without a name takes the last ``--config`` file's (``stage1_cifar100``), else ``fit``."""
+        config = self.config.get(str(self.subcommand), self.config)
+        logger = config.get("trainer.logger")
+        init_args = logger.get("init_args") if hasattr(logger, "get") else None
+        if init_args is None or "name" not in init_args or init_args.name is not None:
+            return
+        files = config.get("config") or []
+        init_args.name = Path(str(files[-1])).stem if files else DEFAULT_RUN_NAME
+
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
-        """``--trainer.enable_progress_bar false`` turns the bar off: the default bar callback is dropped."""
+        """``--trainer.enable_progress_bar false`` drops the default bar; only ``fit`` saves ``config.yaml``."""
         if config.get("enable_progress_bar") is False:
             config["callbacks"] = [c for c in config.get("callbacks") or [] if not isinstance(c, ProgressBar)]
             callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-        return super()._instantiate_trainer(config, callbacks)
+        save_config = self.save_config_callback
+        if self.subcommand not in (None, "fit"):
+            self.save_config_callback = None  # a run's config.yaml is its fit's; test/validate/predict add none
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        finally:
+            self.save_config_callback = save_config
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
@@ -182,18 +202,23 @@ class OrchardCLI(LightningCLI):
             print(f"test done: {json.dumps(metrics)}")
 
 
+def base_config() -> dict[str, Any]:
+    """``configs/base.yaml``: the seed and Trainer defaults under every run."""
+    return yaml.safe_load(BASE_CONFIG.read_text()) or {}
+
+
 def make_cli(args: list[str] | None = None, run: bool = True, **kwargs) -> OrchardCLI:
-    """Build the CLI (``run=False`` parses and instantiates without running a subcommand)."""
-    trainer_defaults = {
-        "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "fit"}},
-        "log_every_n_steps": 10,
-    }
-    trainer_defaults.update(kwargs.pop("trainer_defaults", {}))
+    """Build the CLI (``run=False`` parses and instantiates without running a subcommand).
+
+    ``configs/base.yaml`` gives the defaults; ``trainer_defaults`` entries replace its ``trainer`` ones.
+    """
+    base = base_config()
+    trainer_defaults = {**base.get("trainer", {}), **kwargs.pop("trainer_defaults", {})}
     return OrchardCLI(
         ImageClassifier,
         LightningDataModule,
         subclass_mode_data=True,
-        seed_everything_default=0,
+        seed_everything_default=base.get("seed_everything", 0),
         trainer_defaults=trainer_defaults,
         save_config_kwargs={"overwrite": True},
         args=args,

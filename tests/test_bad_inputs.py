@@ -19,7 +19,7 @@ import torch
 from tests._export_helpers import lightning_style_checkpoint
 from tests.conftest import REPO
 
-CONFIG = str(REPO / "configs" / "fruits3_scratch.yaml")
+CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")
 
 DRIVER = r"""
 import contextlib, io, json, sys, traceback

@@ -12,7 +12,7 @@ import cli
 from lightning_modules.checkpoint_io import CheckpointError, read_checkpoint
 from tests.conftest import REPO
 
-CONFIG = str(REPO / "configs" / "fruits3_scratch.yaml")
+CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")
 
 
 class Trap:

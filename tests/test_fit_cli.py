@@ -11,7 +11,7 @@ from lightning_modules import ImageClassifier, TrainingTimer
 from lightning_modules.lightning_cli import make_cli
 from tests.conftest import REPO, run_cli
 
-CONFIG = str(REPO / "configs" / "fruits3_scratch.yaml")
+CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")
 
 
 def fit_args(root: Path, out: Path, *extra: str) -> list[str]:
@@ -249,3 +249,24 @@ def test_model_settings_a_ckpt_path_overrides_are_named_in_one_warning(tiny_frui
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "arch='mobilenet_v2' (not 'alexnet')" in warnings[0] and "not used" in warnings[0]
+
+
+def test_the_run_is_named_after_its_config_and_only_fit_saves_a_config(tiny_fruits, tmp_path, monkeypatch):
+    import cli
+
+    fit = make_cli(["fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class", "40",
+                    "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.fast_dev_run", "false",
+                    "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.enable_progress_bar",
+                    "false"])
+    log_dir = Path(fit.trainer.log_dir)
+    assert log_dir.parent.name == "scratch_fruits3" and (log_dir / "config.yaml").is_file()
+    saved = (log_dir / "config.yaml").read_text()
+    assert "name: scratch_fruits3" in saved and "seed_everything: 0" in saved  # base.yaml under the stage's file
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli.main(["test", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(log_dir / "checkpoints" / "last.ckpt"),
+                     "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir",
+                     str(tmp_path / "test")]) == 0
+    assert not list(work.iterdir())  # nothing in the working folder
+    assert not list((tmp_path / "test").rglob("config.yaml"))  # test adds no config of its own
