@@ -39,6 +39,11 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--verbose"]:  # third-party output (tips, deprecations, model tables) shown
+        from common.output import set_verbose
+
+        set_verbose()
+        argv = argv[1:]
     from common.allocator import tune_malloc
     from common.threads import apply_openmp_defaults
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import warnings
@@ -16,6 +17,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from common.errors import UsageError
+from common.output import verbose
 
 from .callbacks import RNGStateCheckpoint, TrainingTimer
 from .callbacks.last_checkpoint import BestAndLastCheckpoint
@@ -59,7 +61,10 @@ class OrchardCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         try:
-            super().parse_arguments(parser, args)
+            with warnings.catch_warnings():
+                # orchard hands over argv itself (cli.py's own, or the arguments fit_stage built)
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+                super().parse_arguments(parser, args)
         except ArgumentError as e:
             raise UsageError(one_line(e)) from None
 
@@ -207,13 +212,47 @@ def base_config() -> dict[str, Any]:
     return yaml.safe_load(BASE_CONFIG.read_text()) or {}
 
 
+class _DropMessages(logging.Filter):
+    """Drops log records whose message contains one of ``needles``."""
+
+    def __init__(self, *needles: str) -> None:
+        super().__init__()
+        self.needles = needles
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in str(record.msg) for n in self.needles)
+
+
+_TIP_FILTER = _DropMessages("litlogger")
+
+
+def hide_third_party_noise() -> None:
+    """Hide the known third-party messages that say nothing about the run (shown with ``--verbose``).
+
+    Lightning's cloud-logging tip on every Trainer, torch's ``LeafSpec`` deprecation that
+    Lightning's own pytree helper triggers, and the checkpoint callback's note that an evaluated
+    checkpoint lies in another run folder.
+    """
+    rank_zero_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if verbose():
+        rank_zero_log.removeFilter(_TIP_FILTER)
+        return
+    rank_zero_log.addFilter(_TIP_FILTER)  # adding the same filter twice keeps one
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated", category=FutureWarning)
+    # test/validate --ckpt_path in another run folder: the checkpoint's top-k bookkeeping is not needed there
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+
+
 def make_cli(args: list[str] | None = None, run: bool = True, **kwargs) -> OrchardCLI:
     """Build the CLI (``run=False`` parses and instantiates without running a subcommand).
 
     ``configs/base.yaml`` gives the defaults; ``trainer_defaults`` entries replace its ``trainer`` ones.
+    Lightning's model-summary table is off unless ``--verbose`` (``--trainer.enable_model_summary`` sets it).
     """
+    hide_third_party_noise()
     base = base_config()
     trainer_defaults = {**base.get("trainer", {}), **kwargs.pop("trainer_defaults", {})}
+    trainer_defaults.setdefault("enable_model_summary", verbose())
     return OrchardCLI(
         ImageClassifier,
         LightningDataModule,
@@ -239,8 +278,5 @@ def _drop_empty_run(log_dir: Optional[Path]) -> None:
 
 def run_lightning_cli(argv: list[str]) -> int:
     """``cli.py fit|validate|test|predict ...``; bad input raises an :class:`~common.errors.OrchardError`."""
-    with warnings.catch_warnings():
-        # cli.py hands over its own argv, the same list as sys.argv[1:]
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        make_cli(argv)
+    make_cli(argv)
     return 0

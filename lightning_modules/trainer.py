@@ -18,6 +18,8 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import pytorch_lightning as pl
 
+from common.output import verbose
+
 from .callbacks import TrainingTimer
 from .checkpoint_io import read_checkpoint
 from .lightning_cli import make_cli
@@ -30,9 +32,7 @@ EXPECTED_WARNINGS = (
     r".*does not have many workers.*",  # whole in-memory batches, no DataLoader workers to add
     r"Checkpoint directory .* exists and is not empty",
     r"Experiment logs directory .* exists and is not empty",
-    r"LightningCLI's args parameter is intended",
     r".*sync_dist=True.*",
-    r".*LeafSpec.*",
     r"The number of training batches .* is smaller than the logging interval",
     r".*configure_optimizers` will be overridden",  # asked for: --optimizer/--lr_scheduler in extra_args
 )
@@ -160,7 +160,10 @@ def cli_args(config: Union[None, PathLike, Sequence[PathLike]], overrides: Stage
 
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
-    """Lightning's banners, tips and the warnings a stage expects hidden; the caller reports what happens."""
+    """Lightning's banners, tips and the warnings a stage expects hidden (unless ``--verbose``)."""
+    if verbose():
+        yield
+        return
     loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:

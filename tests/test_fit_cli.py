@@ -270,3 +270,19 @@ def test_the_run_is_named_after_its_config_and_only_fit_saves_a_config(tiny_frui
                      str(tmp_path / "test")]) == 0
     assert not list(work.iterdir())  # nothing in the working folder
     assert not list((tmp_path / "test").rglob("config.yaml"))  # test adds no config of its own
+
+
+NOISE = ("litlogger", "deprecated", "LightningCLI's args", "┏")
+
+
+@pytest.mark.slow
+def test_a_fit_prints_no_third_party_noise_unless_verbose(tiny_fruits, tmp_path):
+    args = ["fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class", "40",
+            "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.logger.init_args.save_dir",
+            str(tmp_path)]
+    quiet = run_cli(*args, env={"ORCHARD_VERBOSE": "0", "COLUMNS": "120"})
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    output = quiet.stdout + quiet.stderr
+    assert [n for n in NOISE if n in output] == [] and "fit done:" in output
+    loud = run_cli("--verbose", *args, env={"COLUMNS": "120"})
+    assert loud.returncode == 0 and "┏" in loud.stdout + loud.stderr  # the model table, on request
