@@ -21,7 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) cli.py data synth
-	$(PY) -m experiments.demo
+	$(PY) cli.py demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

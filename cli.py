@@ -1,4 +1,4 @@
-"""orchard's command line.
+"""orchard's command line: one tree, `python cli.py --help` lists every subcommand.
 
 Training runs through Lightning's own CLI::
 
@@ -10,36 +10,98 @@ and the studies' tools are subcommands beside it::
     python cli.py models [--num-classes N] [--json]
     python cli.py data synth|download ...
     python cli.py export ...
-    python cli.py benchmark latency|frameworks ...
+    python cli.py benchmark latency|training|frameworks ...
     python cli.py experiment transfer|latency ...
+    python cli.py demo
+
+`python cli.py --verbose ...` (or ORCHARD_VERBOSE=1) also shows third-party output: library tips,
+deprecation warnings, Lightning's model-summary tables.
 """
 from __future__ import annotations
 
-import importlib
+import argparse
 import sys
 
-LIGHTNING_SUBCOMMANDS = {"fit", "validate", "test", "predict"}
-# subcommand -> (module, help); every module exposes ``main(argv) -> int``.
-TOOLS = {
-    "models": ("lightning_modules.model_table", "list the architectures with parameter counts"),
-    "data": ("datamodules.data_cli", "make synthetic sample data or download the datasets"),
-    "export": ("export.cli", "checkpoint or architecture -> ONNX -> TFLite, with parity checks"),
-    "predict-images": ("export.predict_images", "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV"),
-    "benchmark": ("benchmarks.cli", "latency (TFLite/ONNX Runtime/PyTorch) and framework benchmarks"),
-    "experiment": ("experiments.cli", "rerun a whole study: transfer | latency"),
-}
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-def usage() -> str:
-    lines = [__doc__.strip(), "", "subcommands:"]
-    lines += [f"  {name:<14} {help_}" for name, (_, help_) in TOOLS.items()]
-    lines += [f"  {name:<14} Lightning's {name} (see `python cli.py {name} --help`)" for name in sorted(LIGHTNING_SUBCOMMANDS)]
-    return "\n".join(lines)
+def run_export(argv: list[str]) -> int:
+    """``export ARGS`` (the export module parses ``argv``)."""
+    from export.cli import main
+
+    return main(argv)
+
+
+def run_predict_images(argv: list[str]) -> int:
+    """``predict-images ARGS`` (the module parses ``argv``)."""
+    from export.predict_images import main
+
+    return main(argv)
+
+
+def run_benchmark_latency(argv: list[str]) -> int:
+    """``benchmark latency ARGS`` (the benchmark parses ``argv``)."""
+    from benchmarks.latency import main
+
+    return main(argv)
+
+
+def run_benchmark_training(argv: list[str]) -> int:
+    """``benchmark training ARGS`` (the benchmark parses ``argv``)."""
+    from benchmarks.training_speed import main
+
+    return main(argv)
+
+
+def run_benchmark_frameworks(argv: list[str]) -> int:
+    """``benchmark frameworks ARGS`` (the benchmark parses ``argv``)."""
+    from benchmarks.frameworks import main
+
+    return main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (imports only argument definitions: no torch, no Lightning)."""
+    return _tree()[0]
+
+
+def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The parser and its top-level subcommands."""
+    from common.commands import add_forwarding_parser, add_group
+    from datamodules import data_cli
+    from experiments import cli as experiment_cli
+    from experiments import demo
+    from lightning_modules import model_table
+
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show third-party output too (tips, deprecations, model tables); first, before the subcommand")
+    parser.set_defaults(depth=1)  # the command words before a subcommand's own arguments
+    sub = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND")
+    for name in LIGHTNING_SUBCOMMANDS:  # listed here, run by Lightning's own CLI (see main)
+        sub.add_parser(name, help=f"Lightning's {name} (python cli.py {name} --help)", add_help=False)
+    model_table.add_parser(sub)
+    data_cli.add_parser(sub)
+    add_forwarding_parser(sub, "export", "checkpoint or architecture -> ONNX -> TFLite, with parity checks", run_export)
+    add_forwarding_parser(sub, "predict-images", "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV",
+                          run_predict_images)
+    bench = add_group(sub, "benchmark", "latency (TFLite/ONNX Runtime/PyTorch), training and framework benchmarks")
+    add_forwarding_parser(bench, "latency", "TFLite invoke() latency (the paper's measurement), with ONNX Runtime "
+                          "and PyTorch", run_benchmark_latency)
+    add_forwarding_parser(bench, "training", "one fit under several settings (e.g. feature cache, precision), paired",
+                          run_benchmark_training)
+    add_forwarding_parser(bench, "frameworks", "Lightning vs plain PyTorch vs Keras: throughput, memory, TFLite routes",
+                          run_benchmark_frameworks)
+    experiment_cli.add_parser(sub)
+    demo.add_parser(sub)
+    return parser, sub
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; bad input ends in one ``error:`` line and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--verbose"]:  # third-party output (tips, deprecations, model tables) shown
+    if argv[:1] == ["--verbose"]:
         from common.output import set_verbose
 
         set_verbose()
@@ -51,20 +113,26 @@ def main(argv: list[str] | None = None) -> int:
     tune_malloc()  # activations reuse freed memory instead of page-faulting it in (see common/allocator.py)
     from common.errors import run_guarded
 
-    if not argv or argv[0] in {"-h", "--help"}:
-        print(usage())
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command in LIGHTNING_SUBCOMMANDS:
+    if argv[:1] and argv[0] in LIGHTNING_SUBCOMMANDS:
         from lightning_modules.lightning_cli import run_lightning_cli
 
         return run_guarded(lambda: run_lightning_cli(argv))
-    if command not in TOOLS:
-        print(f"error: unknown subcommand {command!r}; choose one of: "
-              f"{', '.join([*TOOLS, *sorted(LIGHTNING_SUBCOMMANDS)])}", file=sys.stderr)
+    parser, sub = _tree()
+    if not argv:
+        parser.print_help()
         return 2
-    module = importlib.import_module(TOOLS[command][0])
-    return run_guarded(lambda: module.main(rest))
+    if not argv[0].startswith("-") and argv[0] not in sub.choices:
+        print(f"error: unknown subcommand {argv[0]!r}; choose one of: {', '.join(sub.choices)}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+        return e.code if isinstance(e.code, int) else 2
+    if getattr(args, "main", None) is None:
+        parser.print_help()
+        return 2
+    args.argv = argv[args.depth:]
+    return run_guarded(lambda: args.main(args))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from common.atomic import check_out_dir
 from common.errors import OutputFolderError
 
-from .fruits360 import SYNTHETIC_MARKER
+SYNTHETIC_MARKER = "SYNTHETIC"  # the file that marks a synthetic sample (the datamodules read the same name)
+HELP = "make synthetic sample data or download the datasets"
 
 DEFAULT_SYNTH_ROOT = "data/fruits360-synthetic"
 DEFAULT_CIFAR_SYNTH_ROOT = "data/cifar-synthetic"
@@ -22,8 +23,23 @@ SYNTH_DEFAULTS = {"fruits360": (DEFAULT_SYNTH_ROOT, 160, 50), "cifar100": (DEFAU
 SYNTHETIC_ENTRIES = (SYNTHETIC_MARKER, "Training", "Test", "cifar-10-batches-py", "cifar-100-python")
 
 
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``data`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    parser = subparsers.add_parser("data", help=HELP, description=__doc__)
+    add_arguments(parser)
+    parser.set_defaults(main=main)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """``data``'s parser on its own (``main`` given an argument list)."""
     parser = argparse.ArgumentParser(prog="cli.py data", description=__doc__)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``synth`` and ``download`` with their options."""
     sub = parser.add_subparsers(dest="action", required=True)
     synth = sub.add_parser("synth", help="write a procedurally generated Fruits-360- or CIFAR-layout folder")
     synth.add_argument("dataset", nargs="?", choices=list(SYNTH_DEFAULTS), default="fruits360",
@@ -40,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--sha256", default=None,
                           help="the archive's expected SHA-256, checked before unpacking (Fruits-360 comes from a "
                                "branch snapshot with no fixed checksum; CIFAR is always checked against its MD5)")
-    return parser
 
 
 def replace_synthetic(root: Path, make: Callable[[Path], Path]) -> Path:
@@ -69,8 +84,10 @@ def replace_synthetic(root: Path, make: Callable[[Path], Path]) -> Path:
     return root
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Write a synthetic sample or download a dataset (``args`` parsed, or an argument list)."""
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     if args.action == "synth":
         from .synthetic import make_synthetic_fruits
         from .synthetic_cifar import make_synthetic_cifar

@@ -1,22 +1,27 @@
-"""``make demo``: both studies at small scale on the embedded (synthetic) sample data.
+"""``python cli.py demo`` (``make demo``): both studies at small scale on the embedded (synthetic) sample data.
 
-Run as ``python -m experiments.demo``; prints where each report is.
+Prints where each report is.
 """
 from __future__ import annotations
 
-import sys
+import argparse
 import time
+from typing import Any
 
-from common.allocator import tune_malloc
-from common.threads import apply_openmp_defaults
+from common.errors import run_guarded
 
-apply_openmp_defaults()  # before torch is imported, as cli.py does (see common/threads.py)
-tune_malloc()  # as cli.py does (see common/allocator.py)
-
-from common.errors import run_guarded  # noqa: E402
+HELP = "both studies at small scale on synthetic sample data (make demo)"
 
 
-def main() -> int:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``demo`` under ``subparsers``; runs :func:`main`."""
+    parser = subparsers.add_parser("demo", help=HELP, description=__doc__)
+    parser.set_defaults(main=main)
+    return parser
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    """Study 1 then study 2 with their quick presets; 0 when both finished."""
     from experiments import latency, transfer
 
     start = time.perf_counter()
@@ -35,7 +40,3 @@ def main() -> int:
           "not the paper's accuracy)")
     print("reports: reports/transfer/report.md, reports/latency/report.md")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

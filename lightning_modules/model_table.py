@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-import torch
-
-from .architectures import BUILDER_KEYWORDS, PAPER_TRAINABLE_PARAMS, build_model, builder_keywords, list_models, trainable_params
-from .freezing import frozen_share, resolve_frozen_blocks
+HELP = "list the architectures with parameter counts"
 
 
 def freeze_points(net) -> dict[str, dict]:
     """Study 1's freeze points of ``net``: per transfer stage, the frozen blocks and their share of the parameters."""
+    from .freezing import frozen_share, resolve_frozen_blocks
+
     points = {}
     for stage in net.transfer_freeze:
         blocks = resolve_frozen_blocks(net, stage)
@@ -22,6 +22,10 @@ def freeze_points(net) -> dict[str, dict]:
 
 def model_rows(num_classes: int = 3) -> list[dict]:
     """One row per architecture: parameters, shapes, blocks, freeze points and builder keywords."""
+    import torch
+
+    from .architectures import PAPER_TRAINABLE_PARAMS, build_model, builder_keywords, list_models, trainable_params
+
     rows = []
     for name in list_models():
         net = build_model(name, num_classes=num_classes).eval()
@@ -40,13 +44,32 @@ def model_rows(num_classes: int = 3) -> list[dict]:
     return rows
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cli.py models", description=__doc__)
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``models`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    parser = subparsers.add_parser("models", help=HELP, description=__doc__)
+    add_arguments(parser)
+    parser.set_defaults(main=main)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--num-classes`` and ``--json``."""
     parser.add_argument("--num-classes", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Print the table (or JSON) of every architecture (``args`` parsed, or an argument list)."""
+    from common.errors import UsageError
+
+    if isinstance(args, list):
+        parser = argparse.ArgumentParser(prog="cli.py models", description=__doc__)
+        add_arguments(parser)
+        args = parser.parse_args(args)
     if args.num_classes < 1:
-        parser.error("--num-classes must be at least 1")
+        raise UsageError("--num-classes must be at least 1")
+    from .architectures import BUILDER_KEYWORDS
+
     rows = model_rows(args.num_classes)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -5,6 +5,15 @@ their settings, ``runner`` fits one run through :func:`lightning_modules.trainer
 ``callbacks`` holds what the study adds to each fit, ``progress`` the live display, ``lock``
 the study folder's owner lock, ``report``/``compare``/``plot`` the tables and figures.
 """
-from .study import QUICK, build_parser, main, options_from_args
+from typing import Any
 
-__all__ = ["QUICK", "build_parser", "main", "options_from_args"]
+__all__ = ["QUICK", "add_parser", "build_parser", "main", "options_from_args"]
+
+
+def __getattr__(name: str) -> Any:
+    """The command's names, from ``study`` (imported when first asked for)."""
+    if name in __all__:
+        from . import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

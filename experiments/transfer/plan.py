@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import yaml
 
-from lightning_modules.trainer import StageSettings, cli_args
+if TYPE_CHECKING:  # the trainer (torch, Lightning) is imported where a run is built, not for --help
+    from lightning_modules.trainer import StageSettings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 STAGES = ("scratch", "stage1", "stage2", "stage3")
@@ -91,6 +92,8 @@ def planned_epochs(spec: RunSpec, options: StudyOptions) -> int:
 
 def stage_settings(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> StageSettings:
     """One run's settings on top of its stage's config; its files go to ``runs_dir/<run_id>/fit``."""
+    from lightning_modules.trainer import StageSettings
+
     if spec.stage == "stage1":
         data: dict = {"root": options.cifar_root, "dataset": options.cifar_dataset}
         per_class = options.cifar_per_class
@@ -118,4 +121,6 @@ def stage_config(spec: RunSpec) -> Path:
 
 def fit_args(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> list[str]:
     """The LightningCLI arguments (no subcommand) of one run, as :func:`fit_stage` builds them."""
+    from lightning_modules.trainer import cli_args
+
     return cli_args(stage_config(spec), stage_settings(spec, options, init_from))

@@ -34,7 +34,6 @@ from common.atomic import write_json_atomic, write_text_atomic
 from common.errors import OrchardError, OutputFolderError
 
 from .plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
-from .progress import StudyDisplay, format_seconds
 
 # --quick: the whole study on the synthetic samples in a few minutes on 2 CPU cores (make demo).
 QUICK = {
@@ -44,9 +43,28 @@ QUICK = {
 }
 
 
+HELP = "study 1: scratch vs staged transfer learning, report beside the paper's tables"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``experiment transfer`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    parser = subparsers.add_parser("transfer", help=HELP, description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(main=main)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The study's parser on its own (``main`` given an argument list)."""
     parser = argparse.ArgumentParser(prog="cli.py experiment transfer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The study's options."""
     add = parser.add_argument
     add("--quick", action="store_true", help="small preset on the synthetic samples (written if missing); "
         "flags given beside it win: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
@@ -71,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("--threads", type=int, help="torch threads for every run (default: torch's, one per core; on a machine "
         "shared with other jobs, 1 avoids oversubscribed cores that slow training several-fold)")
     add("--out", default="reports/transfer", help="output folder (default: %(default)s)")
-    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> StudyOptions:
@@ -175,6 +192,7 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     """Run (or resume) every planned run and write the outputs; returns the records in plan order."""
     import torch
 
+    from .progress import StudyDisplay
     from .runner import RECORD, DamagedRecordError, execute, load_record, run_dir
 
     runs = plan(options)
@@ -265,10 +283,13 @@ def _failure(options: StudyOptions, e: BaseException) -> str:
     return f"{type(e).__name__}: {e} (traceback in {log})"
 
 
-def main(argv: list[str]) -> int:
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run study 1 from parsed options (or an argument list, parsed here); 0 when every run finished."""
     from .lock import StudyLock
 
-    args = build_parser().parse_args(argv)
+    argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", []))
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     options = options_from_args(args)
     archs = architectures(args.arch)
     compare = args.arch.strip() == "all" or "," in args.arch
@@ -293,6 +314,8 @@ def main(argv: list[str]) -> int:
         if failure is None:
             raise
         raise failure from e
+    from .progress import format_seconds
+
     total = sum(r["train_seconds"] for r in records)
     print(f"report:  {options.out / 'report.md'}  ({len(records)} runs, {format_seconds(total)} of training)")
     print(f"results: {options.out / 'results.json'}")
