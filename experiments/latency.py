@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
-import warnings
 from pathlib import Path
 
 from common.atomic import atomic_dir, check_out_dir
@@ -67,34 +66,27 @@ def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def train(arch: str, args: argparse.Namespace) -> dict:
-    """Fit ``arch`` with orchard's LightningCLI in this process; returns timing and the best checkpoint."""
+    """Fit ``arch`` through orchard's LightningCLI (``fit_stage``) in this process; returns timing and the best
+    checkpoint (its validation accuracy; the export measures the test accuracy)."""
     from benchmarks.latency import GROUPINGS
-    from lightning_modules.callbacks import TrainingTimer
-    from lightning_modules.lightning_cli import make_cli
+    from lightning_modules.trainer import StageSettings, fit_stage
 
-    argv = [
-        "fit", f"--seed_everything={args.seed}", f"--model.arch={arch}", "--model.optimizer=adam", f"--model.lr={args.lr}",
-        "--data=datamodules.Fruits360DataModule", f"--data.root={args.data_root}",
-        f"--data.grouping={GROUPINGS[args.grouping] or 'null'}",
-        f"--data.per_class={args.per_class}", f"--data.batch_size={args.batch_size}", f"--data.seed={args.seed}",
-        f"--trainer.max_epochs={args.epochs}",
-    ]
+    extra = []
     if args.lr_schedule == "cosine":  # LightningCLI's own optimizer + scheduler groups (Adam as the model's)
-        argv += ["--optimizer=torch.optim.Adam", f"--optimizer.lr={args.lr}", "--optimizer.fused=true",
+        extra = ["--optimizer=torch.optim.Adam", f"--optimizer.lr={args.lr}", "--optimizer.fused=true",
                  "--lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR", f"--lr_scheduler.T_max={args.epochs}"]
-    logger = {"class_path": "pytorch_lightning.loggers.CSVLogger",
-              "init_args": {"save_dir": str(args.runs_dir), "name": arch}}
-    with warnings.catch_warnings():  # Lightning says the CLI's optimizer replaces the model's: asked for above
-        warnings.filterwarnings("ignore", message=".*configure_optimizers` will be overridden")
-        cli = make_cli(argv, trainer_defaults={"logger": logger})
-    timer = next(c for c in cli.trainer.callbacks if isinstance(c, TrainingTimer))
-    best = cli.trainer.checkpoint_callback.best_model_path
-    if not best:
+    settings = StageSettings(
+        arch=arch, seed=args.seed, epochs=args.epochs, data_class="datamodules.Fruits360DataModule",
+        data={"root": str(args.data_root), "grouping": GROUPINGS[args.grouping], "per_class": args.per_class,
+              "batch_size": args.batch_size, "seed": args.seed},
+        model={"optimizer": "adam", "lr": args.lr}, log_dir=args.runs_dir, log_name=arch, progress_bar=True,
+        extra_args=extra)
+    result = fit_stage(None, settings, test=False)
+    if result.best_checkpoint is None:
         raise OrchardError(f"training {arch} wrote no checkpoint")
-    val_acc = cli.trainer.checkpoint_callback.best_model_score  # the exported checkpoint's
-    return {"arch": arch, "best_checkpoint": best, "log_dir": cli.trainer.log_dir,
-            "val_acc": float(val_acc) if val_acc is not None else None, "lr_schedule": args.lr_schedule,
-            **{k: timer.result.get(k) for k in ("train_seconds", "epochs", "images_per_second")}}
+    return {"arch": arch, "best_checkpoint": str(result.best_checkpoint), "log_dir": str(result.log_dir),
+            "val_acc": result.best_score, "lr_schedule": args.lr_schedule, "train_seconds": result.train_seconds,
+            "epochs": result.epochs, "images_per_second": result.images_per_second}
 
 
 def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, training: dict, failures: list[dict]):
