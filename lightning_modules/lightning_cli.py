@@ -223,21 +223,27 @@ class _DropMessages(logging.Filter):
         return not any(n in str(record.msg) for n in self.needles)
 
 
-_TIP_FILTER = _DropMessages("litlogger")
+# Lightning's cloud-logging tip, its device inventory (a CPU run says so in timing.json), its
+# seed and end-of-fit notices (the config and "fit done" say both)
+_TIP_FILTER = _DropMessages("litlogger", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
+_SEED_FILTER = _DropMessages("Seed set to")
 
 
 def hide_third_party_noise() -> None:
     """Hide the known third-party messages that say nothing about the run (shown with ``--verbose``).
 
-    Lightning's cloud-logging tip on every Trainer, torch's ``LeafSpec`` deprecation that
+    Lightning's cloud-logging tip, device inventory, seed and end-of-fit notices on every Trainer, torch's ``LeafSpec`` deprecation that
     Lightning's own pytree helper triggers, and the checkpoint callback's note that an evaluated
     checkpoint lies in another run folder.
     """
     rank_zero_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    seed_log = logging.getLogger("lightning_fabric.utilities.seed")
     if verbose():
         rank_zero_log.removeFilter(_TIP_FILTER)
+        seed_log.removeFilter(_SEED_FILTER)
         return
     rank_zero_log.addFilter(_TIP_FILTER)  # adding the same filter twice keeps one
+    seed_log.addFilter(_SEED_FILTER)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated", category=FutureWarning)
     # test/validate --ckpt_path in another run folder: the checkpoint's top-k bookkeeping is not needed there
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")

@@ -272,7 +272,7 @@ def test_the_run_is_named_after_its_config_and_only_fit_saves_a_config(tiny_frui
     assert not list((tmp_path / "test").rglob("config.yaml"))  # test adds no config of its own
 
 
-NOISE = ("litlogger", "deprecated", "LightningCLI's args", "┏")
+NOISE = ("litlogger", "deprecated", "LightningCLI's args", "┏", "GPU available", "Seed set to")
 
 
 @pytest.mark.slow
