@@ -13,7 +13,7 @@ import torch
 import yaml
 from jsonargparse import ArgumentError
 from pytorch_lightning import Callback, LightningDataModule
-from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.callbacks import Checkpoint, ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from common.errors import UsageError
@@ -121,10 +121,13 @@ class OrchardCLI(LightningCLI):
         init_args.name = Path(str(files[-1])).stem if files else DEFAULT_RUN_NAME
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
-        """``--trainer.enable_progress_bar false`` drops the default bar; only ``fit`` saves ``config.yaml``."""
-        if config.get("enable_progress_bar") is False:
-            config["callbacks"] = [c for c in config.get("callbacks") or [] if not isinstance(c, ProgressBar)]
-            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        """``--trainer.enable_progress_bar false`` drops the default bar, ``--trainer.enable_checkpointing false``
+        the default checkpoints (Lightning refuses either flag beside such a callback); only ``fit`` saves
+        ``config.yaml``."""
+        for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", Checkpoint)):
+            if config.get(flag) is False:
+                config["callbacks"] = [c for c in config.get("callbacks") or [] if not isinstance(c, kind)]
+                callbacks = [c for c in callbacks if not isinstance(c, kind)]
         save_config = self.save_config_callback
         if self.subcommand not in (None, "fit"):
             self.save_config_callback = None  # a run's config.yaml is its fit's; test/validate/predict add none

@@ -286,3 +286,11 @@ def test_a_fit_prints_no_third_party_noise_unless_verbose(tiny_fruits, tmp_path)
     assert [n for n in NOISE if n in output] == [] and "fit done:" in output
     loud = run_cli("--verbose", *args, env={"COLUMNS": "120"})
     assert loud.returncode == 0 and "┏" in loud.stdout + loud.stderr  # the model table, on request
+
+
+def test_enable_checkpointing_false_fits_without_the_default_checkpoints(tiny_fruits, tmp_path):
+    cli = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+                            "--trainer.enable_checkpointing", "false"))
+    assert cli.trainer.state.finished and cli.trainer.checkpoint_callback is None
+    log_dir = Path(cli.trainer.log_dir)
+    assert (log_dir / "timing.json").is_file() and not list(log_dir.rglob("*.ckpt"))
