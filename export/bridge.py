@@ -26,18 +26,14 @@ from .evaluation import EvalSet, onnx_logits, pytorch_logits, tflite_logits
 from .export_friendly import export_copy
 from .gpu_check import gpu_delegate_verdict
 from .metadata import INPUT_NAME, LABELS_FILE, OUTPUT_NAME, SIGNATURE_KEY, name_signature, write_metadata
+from .names import EXPORT_OUTPUTS, ONNX_FILE, PRECISIONS, QUANT_VARIANTS, REPORT_FILE
 from .onnx_export import export_onnx
 from .parity import ParityThresholds, accuracy, compare, failures, quantized_failures
-from .tflite_convert import PRECISIONS, QUANT_VARIANTS, onnx2tf_job, tflite_file_for
+from .tflite_convert import onnx2tf_job
 from .tflite_runtime import TFLiteModel, op_counts, tensor_dtypes
 
-ONNX_FILE = "model.onnx"
-REPORT_FILE = "export.json"
-# what an export folder holds (an earlier export there may be replaced; anything else is refused)
-EXPORT_OUTPUTS = (ONNX_FILE, "model_*.tflite", REPORT_FILE, LABELS_FILE)
 ONNX_PARITY_IMAGES = 500  # ONNX Runtime runs batch 1; the float32 TFLite model is checked on all images
 JUDGED_ON = {False: "agreement_and_accuracy", True: "output_closeness_fresh_weights"}
-tflite_file = tflite_file_for  # the name benchmarks import
 
 
 def _check_inputs(net: nn.Module, images: torch.Tensor, what: str) -> None:

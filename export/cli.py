@@ -22,8 +22,7 @@ from typing import Iterator
 
 from lightning_modules.architectures import list_models
 
-from .data import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT
-from .tflite_convert import PRECISIONS
+from .names import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT, PRECISIONS
 
 
 @contextmanager
@@ -82,7 +81,7 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from common.errors import OrchardError
 
-    from .pipeline import export_from_source, print_summary, resolve_source
+    from .source import export_from_source, resolve_source
 
     if not args.ckpt and not args.arch:
         raise OrchardError("give --ckpt PATH (a checkpoint from `python cli.py fit`) or --arch NAME")
@@ -98,3 +97,63 @@ def _main(argv: list[str]) -> int:
     if args.require == "int8" and "int8" in args.precisions and report["quantization"]["deliverable"] is None:
         raise OrchardError(f"{report['quantization']['reason']} (--require int8; the float models are in {out})")
     return 0
+
+
+def _pct(x: float | None) -> str:
+    return "   n/a" if x is None else f"{x:6.1%}"
+
+
+def print_summary(report: dict, out: str | Path, stream=None) -> None:
+    """What was written and how each model was judged: sizes, accuracy, agreement, logit error, GPU verdict."""
+    from .bridge import JUDGED_ON
+
+    stream = stream or sys.stdout
+    arch = report.get("extra", {}).get("arch", report["model"]["class"])
+    acc = report["pytorch"]["test_accuracy"]
+    parity = report["parity"]
+    say = lambda line="": print(line, file=stream)  # noqa: E731
+    say(f"exported {arch} ({report['model']['params']:,} params) to {out} in {report['seconds']['total']:.1f} s"
+        + (f"; PyTorch test accuracy {acc:.1%} on {report['pytorch']['test_images']} test images" if acc is not None else ""))
+    if report["judged_on"] == JUDGED_ON[True]:
+        say("  fresh (untrained) weights, for latency work only: the quantised model is judged on output closeness "
+            "(logit cosine similarity), not top-1 agreement")
+    say(f"  judged on {parity['images']} real images ({', '.join(f'{k} {v}' for k, v in parity['sources'].items())}); "
+        f"calibrated on {report['calibration']['images']} training images")
+    o = report["onnx"]
+    say(f"  {'file':<22} {'MB':>7}  {'test acc':>8} {'agree':>7} {'max|dlogit|':>11} {'cos min':>8}  GPU delegate")
+    say(f"  {o['file']:<22} {o['bytes'] / 1e6:7.3f}  {'':>8} {_pct(o['top1_agreement']):>7} {o['max_abs_diff']:11.2e}"
+        f" {o['cosine_min']:8.5f}  (ONNX Runtime, {parity['onnx_images']} images)")
+    rows = dict(report["tflite"])
+    for attempt in report["quantization"]["attempts"]:
+        if not attempt["passed"]:
+            rows[f"rejected {attempt['variant']}"] = attempt
+    for e in rows.values():
+        verdict = _gpu_text(e["gpu_delegate"]) if "gpu_delegate" in e else "(rejected, deleted)"
+        if "top1_agreement" not in e:  # an attempt the interpreter could not run
+            say(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f}  {'':>8} {'':>7} {'':>11} {'':>8}  {verdict}: {e['failures'][0]}")
+            continue
+        say(f"  {e['file']:<22} {e['bytes'] / 1e6:7.3f}  {_pct(e.get('test_accuracy')):>8} {_pct(e['top1_agreement']):>7}"
+            f" {e['max_abs_diff']:11.2e} {e['cosine_min']:8.5f}  {verdict}")
+    q = report["quantization"]
+    if q["deliverable"]:
+        say(f"  quantised deliverable: {report['tflite']['int8']['file']} ({q['deliverable']}); "
+            f"gate: {_gate_text(q)}")
+    elif q["attempts"]:
+        say(f"  no quantised model: {q['reason']}")
+    say(f"  labels.txt: {', '.join(report['labels'])}")
+
+
+def _gpu_text(verdict: dict) -> str:
+    if verdict["compatible"] is None:
+        return "no verdict"
+    if verdict["compatible"]:
+        return "compatible"
+    ops = sorted({f["op"] for f in verdict["flagged_ops"]})
+    return "flags " + ", ".join(ops) if ops else "incompatible"
+
+
+def _gate_text(q: dict) -> str:
+    g = q["gate"]
+    if "min_cosine" in g:
+        return f"logit cosine similarity >= {g['min_cosine']:g}"
+    return f"agreement >= {g['min_agreement']:.0%} and test accuracy >= float32's - {g['max_accuracy_drop'] * 100:g} point(s)"

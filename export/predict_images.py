@@ -68,9 +68,8 @@ def load_classifier(model_path: str | Path, threads: int | None = None) -> Class
                           meta.get("grouping"), lambda data: tflite_logits(path, data, threads),
                           f"{meta['name']} ({meta.get('variant')}) from {path.name}")
     if suffix == ".ckpt":
-        from .data import datamodule_from_hparams
         from .evaluation import pytorch_logits
-        from .model_source import load_checkpoint_model
+        from .source import datamodule_from_hparams, load_checkpoint_model
 
         source = load_checkpoint_model(path)
         if not source.datamodule:

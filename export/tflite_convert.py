@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ExportError
+from .names import PRECISIONS, QUANT_VARIANTS, VARIANTS, tflite_file
 
 # onnx2tf loads this file from its working directory, or downloads it (MS-COCO samples).
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -37,18 +38,6 @@ ONNX2TF_SUFFIX = {
     "int16act": "full_integer_quant_with_int16_act",  # int8 weights, int16 activations and input/output
     "dynamic": "dynamic_range_quant",  # int8 weights, float activations and input/output
 }
-# what ``export.json["tflite"]`` holds: "int8" there is the quantised deliverable, whatever its variant.
-PRECISIONS = ("float32", "float16", "int8")
-# the fallback ladder, tried in this order when the one before misses the gate
-QUANT_VARIANTS = ("int8", "int16act", "dynamic")
-VARIANTS = tuple(ONNX2TF_SUFFIX)
-
-
-def tflite_file_for(variant: str) -> str:
-    """The file name of one variant's model inside an export folder (``model_<variant>.tflite``)."""
-    if variant not in ONNX2TF_SUFFIX:
-        raise ValueError(f"unknown TFLite variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return f"model_{variant}.tflite"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_LOG = "onnx2tf.log"
 
@@ -126,7 +115,7 @@ def onnx2tf_job(onnx_path: str | Path, out_dir: str | Path, calibration_images: 
                 src = work / "tf" / f"{onnx_path.stem}_{ONNX2TF_SUFFIX[variant]}.tflite"
                 if not src.is_file():
                     raise ExportError(f"onnx2tf wrote no {variant} model for {onnx_path.name} (expected {src.name})")
-                dst = out_dir / tflite_file_for(variant)
+                dst = out_dir / tflite_file(variant)
                 shutil.move(str(src), dst)
                 produced[variant] = dst
             return produced

@@ -9,7 +9,7 @@ import torch
 from export.bridge import export_model
 from export.errors import ParityError
 from export.parity import ParityThresholds
-from export.tflite_convert import QUANT_VARIANTS, tflite_file_for
+from export.names import QUANT_VARIANTS, tflite_file
 from export.tflite_runtime import TFLiteModel, op_counts
 from tests._export_helpers import EXPORT_ARCH, export_report, exported, lightning_style_checkpoint  # noqa: F401
 from tests.conftest import run_cli
@@ -20,7 +20,7 @@ FILES = ["export.json", "labels.txt", "model.onnx", "model_float16.tflite", "mod
 def test_export_writes_the_float_models_and_one_quantised_deliverable(exported):
     r = export_report(exported)
     deliverable = r["quantization"]["deliverable"]
-    quantised = [tflite_file_for(deliverable)] if deliverable else []
+    quantised = [tflite_file(deliverable)] if deliverable else []
     assert sorted(p.name for p in exported.iterdir()) == sorted(FILES + quantised)
     assert not list(exported.parent.glob(".out.*")), "temporary folder left beside the export"
     assert (exported / "labels.txt").read_text().splitlines() == r["labels"] == ["apple", "pear", "noise"]
@@ -87,7 +87,7 @@ def test_quantised_deliverable_is_what_its_name_says(exported):
     if "int8" not in r["tflite"]:
         pytest.skip("no quantised variant passed on this data")
     variant = r["tflite"]["int8"]["variant"]
-    model = TFLiteModel(exported / tflite_file_for(variant))
+    model = TFLiteModel(exported / tflite_file(variant))
     dtypes = r["tflite"]["int8"]["tensor_dtypes"]
     if variant == "int8":
         assert model.is_quantized and np.dtype(model.input["dtype"]) == np.int8
@@ -100,8 +100,7 @@ def test_quantised_deliverable_is_what_its_name_says(exported):
 
 def test_tflite_outputs_match_pytorch_on_an_image(exported, tiny_fruits):
     """Re-run one image through the saved float32 model and the checkpoint's PyTorch net."""
-    from export.data import fruits360
-    from export.model_source import load_checkpoint_model
+    from export.source import fruits360, load_checkpoint_model
 
     images = fruits360(tiny_fruits).sample_images(1)
     net = load_checkpoint_model(exported.parent / "best.ckpt").net
@@ -114,7 +113,7 @@ def test_tflite_outputs_match_pytorch_on_an_image(exported, tiny_fruits):
 
 def test_failed_parity_check_leaves_nothing(tmp_path, tiny_fruits):
     from datamodules import Fruits360DataModule
-    from export.model_source import fresh_model
+    from export.source import fresh_model
 
     dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=8, augment=False)
     out = tmp_path / "export"

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from export.parity import ParityThresholds, quantized_failures
-from export.tflite_convert import QUANT_VARIANTS
+from export.names import QUANT_VARIANTS
 from tests.conftest import REPO
 
 FIGURES = {"top1_agreement": 0.995, "agreement_images": 9000, "cosine_min": 0.97, "test_accuracy": 0.95}
@@ -33,9 +33,9 @@ def test_gate_needs_agreement_and_accuracy_within_a_point_of_float32():
 def test_nothing_passes_float_models_stay_reason_recorded_require_exits_2(tmp_path, tiny_fruits, capsys, monkeypatch):
     """Fresh weights with an impossible closeness limit: every rung of the ladder is tried and rejected."""
     import cli
-    import export.pipeline as pipeline
+    import export.source as source
 
-    monkeypatch.setattr(pipeline, "ParityThresholds", lambda: ParityThresholds(fresh_min_cosine=1.01))
+    monkeypatch.setattr(source, "ParityThresholds", lambda: ParityThresholds(fresh_min_cosine=1.01))
     out = tmp_path / "export"
     capsys.readouterr()
     code = cli.main(["export", "--arch", "mobilenet_v2", "--data-root", str(tiny_fruits), "--per-class", "8",
@@ -65,9 +65,9 @@ def test_a_missed_gate_falls_back_and_only_the_passing_rung_stays(tmp_path, tiny
     here) but dynamic range, with float activations, meets (0.995): the ladder climbs past int16act
     (whose int16 kernels refuse this net, or whose figures are recorded) and the folder holds only
     the rung that passed."""
-    from export.model_source import fresh_model
-    from export.pipeline import export_from_source
-    from export.tflite_convert import tflite_file_for
+    from export.source import fresh_model
+    from export.source import export_from_source
+    from export.names import tflite_file
 
     out = tmp_path / "export"
     r = export_from_source(fresh_model("mobilenet_v2", 3), out, data_root=tiny_fruits, per_class=8, calibration=40,
@@ -78,9 +78,9 @@ def test_a_missed_gate_falls_back_and_only_the_passing_rung_stays(tmp_path, tiny
     assert q["deliverable"] in ("int16act", "dynamic") and attempts[-1]["variant"] == q["deliverable"]
     assert [a["variant"] for a in attempts] == list(QUANT_VARIANTS[:len(attempts)])
     assert attempts[-1]["passed"] and all(not a["passed"] for a in attempts[:-1])
-    assert r["tflite"]["int8"]["variant"] == q["deliverable"] and r["tflite"]["int8"]["file"] == tflite_file_for(q["deliverable"])
+    assert r["tflite"]["int8"]["variant"] == q["deliverable"] and r["tflite"]["int8"]["file"] == tflite_file(q["deliverable"])
     assert sorted(p.name for p in out.glob("*.tflite")) == sorted(
-        ["model_float16.tflite", "model_float32.tflite", tflite_file_for(q["deliverable"])])
+        ["model_float16.tflite", "model_float32.tflite", tflite_file(q["deliverable"])])
     saved = json.loads((out / "export.json").read_text())
     assert saved["quantization"]["attempts"] == attempts and saved["tflite"]["int8"]["bytes"] == attempts[-1]["bytes"]
 

@@ -110,7 +110,7 @@ def one_line(error: BaseException) -> str:
 
 def _network_for(report: dict) -> tuple[nn.Module | None, str | None]:
     """The PyTorch twin of an export: its checkpoint when it still exists, else fresh weights."""
-    from export.model_source import fresh_model, load_checkpoint_model
+    from export.source import fresh_model, load_checkpoint_model
 
     extra = report.get("extra", {})
     arch, ckpt = extra.get("arch"), extra.get("checkpoint")
