@@ -25,20 +25,6 @@ import sys
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-def run_export(argv: list[str]) -> int:
-    """``export ARGS`` (the export module parses ``argv``)."""
-    from export.cli import main
-
-    return main(argv)
-
-
-def run_predict_images(argv: list[str]) -> int:
-    """``predict-images ARGS`` (the module parses ``argv``)."""
-    from export.predict_images import main
-
-    return main(argv)
-
-
 def run_benchmark_latency(argv: list[str]) -> int:
     """``benchmark latency ARGS`` (the benchmark parses ``argv``)."""
     from benchmarks.latency import main
@@ -71,6 +57,8 @@ def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     from datamodules import data_cli
     from experiments import cli as experiment_cli
     from experiments import demo
+    from export import cli as export_cli
+    from export import predict_images
     from lightning_modules import model_table
 
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__,
@@ -83,9 +71,8 @@ def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
         sub.add_parser(name, help=f"Lightning's {name} (python cli.py {name} --help)", add_help=False)
     model_table.add_parser(sub)
     data_cli.add_parser(sub)
-    add_forwarding_parser(sub, "export", "checkpoint or architecture -> ONNX -> TFLite, with parity checks", run_export)
-    add_forwarding_parser(sub, "predict-images", "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV",
-                          run_predict_images)
+    export_cli.add_parser(sub)
+    predict_images.add_parser(sub)
     bench = add_group(sub, "benchmark", "latency (TFLite/ONNX Runtime/PyTorch), training and framework benchmarks")
     add_forwarding_parser(bench, "latency", "TFLite invoke() latency (the paper's measurement), with ONNX Runtime "
                           "and PyTorch", run_benchmark_latency)

@@ -18,9 +18,7 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-from lightning_modules.architectures import list_models
+from typing import Any, Iterator
 
 from .names import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT, PRECISIONS
 
@@ -39,12 +37,31 @@ def interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+HELP = "checkpoint or architecture -> ONNX -> TFLite, with parity checks"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``export`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    parser = subparsers.add_parser("export", help=HELP, description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(main=main)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """``export``'s parser on its own (``main`` given an argument list)."""
     parser = argparse.ArgumentParser(prog="cli.py export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The export's options (argument definitions only: no torch)."""
     src = parser.add_argument_group("model (one of --ckpt / --arch, or both to check the checkpoint's architecture)")
     src.add_argument("--ckpt", help="Lightning checkpoint from `python cli.py fit` (arch and classes from its hyper-parameters)")
-    src.add_argument("--arch", help=f"architecture: {', '.join(list_models())} (fresh, seeded weights without --ckpt)")
+    src.add_argument("--arch", help="architecture (`python cli.py models` lists them; fresh, seeded weights without --ckpt)")
     src.add_argument("--num-classes", type=int, default=None, help="classes for fresh weights (default: the data's)")
     parser.add_argument("--out", default=None, help="export folder (default: runs/export/<arch>)")
     data = parser.add_argument_group("real images for calibration and parity (with --ckpt and no --data-root: "
@@ -61,24 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--require", choices=["int8"], default=None,
                         help="exit 2 when no quantised model passes its gate (the float models are still written)")
     parser.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 EXIT_INTERRUPTED = 130
 
 
-def main(argv: list[str]) -> int:
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Export from parsed options (or an argument list, parsed here); 130 when interrupted."""
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     try:
         with interrupt_on_sigterm():
-            return _main(argv)
+            return _main(args)
     except KeyboardInterrupt:
         print("interrupted: the export folder was not written; temporary files and the onnx2tf process are gone",
               file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def _main(args: argparse.Namespace) -> int:
     from common.errors import OrchardError
 
     from .source import export_from_source, resolve_source

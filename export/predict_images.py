@@ -23,7 +23,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -178,20 +178,40 @@ def write_csv(rows: list[dict], out: Path | None) -> None:
         write_text_atomic(out, buffer.getvalue())
 
 
+HELP = "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``predict-images`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    parser = subparsers.add_parser("predict-images", help=HELP, description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(main=main)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """``predict-images``' parser on its own (``main`` given an argument list)."""
     parser = argparse.ArgumentParser(prog="cli.py predict-images", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options (argument definitions only: no torch)."""
     parser.add_argument("model", help="a .tflite from `cli.py export` or a .ckpt from `cli.py fit`")
     parser.add_argument("photos", nargs="+", help="JPEG/PNG files or folders of them")
     parser.add_argument("--out", default=None, help="CSV file to write (default: stdout)")
     parser.add_argument("--labels-from-folders", action="store_true",
                         help="each photo's folder names its class (Fruits-360 layout): print the accuracy")
     parser.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads (default: all cores)")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Classify the photos from parsed options (or an argument list, parsed here)."""
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     log = sys.stderr if args.out is None else sys.stdout
     photos, skipped = find_photos(args.photos)
     classifier = load_classifier(args.model, args.threads)
