@@ -27,21 +27,21 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 def run_benchmark_latency(argv: list[str]) -> int:
     """``benchmark latency ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.latency import main
+    from benchmarks.latency.command import main
 
     return main(argv)
 
 
 def run_benchmark_training(argv: list[str]) -> int:
     """``benchmark training ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.training_speed import main
+    from benchmarks.training.command import main
 
     return main(argv)
 
 
 def run_benchmark_frameworks(argv: list[str]) -> int:
     """``benchmark frameworks ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.frameworks import main
+    from benchmarks.frameworks.command import main
 
     return main(argv)
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from common.atomic import atomic_dir, check_out_dir
-from benchmarks.latency_timing import default_threads
+from benchmarks.latency.timing import default_threads
 from common.errors import OrchardError
 from lightning_modules.architectures import check_name, list_models
 
@@ -28,8 +28,8 @@ FULL = {"epochs": 8, "per_class": 400, "runs": 100, "warmup": 10, "max_images": 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.latency import add_grouping_option, add_timing_options
-    from export.data import DEFAULT_DATA_ROOT
+    from benchmarks.latency.command import add_grouping_option, add_timing_options
+    from export.names import DEFAULT_DATA_ROOT
 
     parser = argparse.ArgumentParser(prog="cli.py experiment latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,7 +68,7 @@ def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
 def train(arch: str, args: argparse.Namespace) -> dict:
     """Fit ``arch`` through orchard's LightningCLI (``fit_stage``) in this process; returns timing and the best
     checkpoint (its validation accuracy; the export measures the test accuracy)."""
-    from benchmarks.latency import GROUPINGS
+    from benchmarks.latency.command import GROUPINGS
     from lightning_modules.trainer import StageSettings, fit_stage
 
     extra = []
@@ -91,9 +91,8 @@ def train(arch: str, args: argparse.Namespace) -> dict:
 
 def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, training: dict, failures: list[dict]):
     """Train ``arch`` and export its best checkpoint; the :class:`LatencyModel`, or ``None`` with a failure row added."""
-    from benchmarks.latency_models import failure, from_export_dir
-    from export.model_source import load_checkpoint_model
-    from export.pipeline import export_from_source
+    from benchmarks.latency.models import failure, from_export_dir
+    from export.source import export_from_source, load_checkpoint_model
 
     stage = "train"
     try:
@@ -112,8 +111,8 @@ def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, 
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.latency import GROUPINGS, OUTPUTS, run_latency, say_failures
-    from export.pipeline import build_datamodule, say_data
+    from benchmarks.latency.command import GROUPINGS, OUTPUTS, run_latency, say_failures
+    from export.source import build_datamodule, say_data
 
     args = apply_preset(build_parser().parse_args(argv))
     args.threads = args.threads or default_threads()

@@ -13,7 +13,7 @@ import yaml
 from datamodules.synthetic_cifar import make_synthetic_cifar
 from lightning_modules.architectures import build_model
 from lightning_modules.init_from import read_state_dict
-from tests._ddp_helpers import shard_worker
+from tests.helpers.ddp import shard_worker
 from tests.conftest import run_cli
 
 WORLD = 2
@@ -50,7 +50,7 @@ def ddp_fit(tmp_path_factory) -> Path:
     data = make_synthetic_cifar(tmp / "cifar", "cifar10", train_per_class=4, test_per_class=1)
     init = tmp / "init.pt"
     torch.save(build_model("alexnet", num_classes=7).state_dict(), init)
-    config = {"trainer": {"callbacks": [{"class_path": "tests._ddp_helpers.BatchProbe",
+    config = {"trainer": {"callbacks": [{"class_path": "tests.helpers.ddp.BatchProbe",
                                          "init_args": {"out_dir": str(tmp / "probe")}}]}}
     (tmp / "probe.yaml").write_text(yaml.safe_dump(config))
     result = run_cli(

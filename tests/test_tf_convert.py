@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lightning_modules.architectures import build_model
-from tests._tf_helpers import randomise_weights
+from tests.helpers.tf import randomise_weights
 from tf_models import build_keras_model, copy_torch_weights, nchw_to_nhwc
 from tf_models.convert import keras_to_tflite
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, UnknownArchitectureError, build_model, list_models, trainable_params
-from tests._tf_helpers import parity_images, randomise_weights
+from tests.helpers.tf import parity_images, randomise_weights
 from tf_models import WeightCopyError, build_keras_model, copy_torch_weights, keras_trainable_params, list_keras_models, nchw_to_nhwc
 
 NAMES = list_models()

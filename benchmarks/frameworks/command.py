@@ -31,7 +31,7 @@ from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_te
 from common.errors import OrchardError
 from common.threads import OPENMP_DEFAULTS
 
-from .frameworks_report import TRAINING_KINDS, paired_ratios, report_markdown, spread, summarise_training, training_ratios, write_chart
+from .report import TRAINING_KINDS, paired_ratios, report_markdown, spread, summarise_training, training_ratios, write_chart
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FRUITS = REPO.parent / "shared" / "data" / "fruits360-mini"
@@ -146,7 +146,7 @@ class Runner:
         stem.parent.mkdir(parents=True, exist_ok=True)
         spec = {"kind": kind, "work": str(self.work), "threads": self.threads, "result": f"{stem}.json", **spec}
         Path(f"{stem}.spec.json").write_text(json.dumps(spec, indent=1))
-        return str(stem), [sys.executable, "-m", "benchmarks.frameworks_worker", f"{stem}.spec.json"], Path(f"{stem}.log")
+        return str(stem), [sys.executable, "-m", "benchmarks.frameworks.worker", f"{stem}.spec.json"], Path(f"{stem}.log")
 
     @staticmethod
     def _collect(kind: str, stem: str, returncode: int, log: Path, timing: dict[str, float]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ class Runner:
         return self._collect(kind, stem, proc.returncode, log, {"process_seconds": time.perf_counter() - t0})
 
     def taking_turns(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """One process per job, computing in turns epoch by epoch (``benchmarks.turns``), first job first."""
+        """One process per job, computing in turns epoch by epoch (``benchmarks.frameworks.turns``), first job first."""
         from .turns import ENV, TurnTimeout, take_turns
 
         started, channels = [], []  # channels: the coordinator's pipe ends, closed at the end
@@ -245,8 +245,8 @@ def run_tflite(args: argparse.Namespace, run: Runner, work: Path, num_classes: i
         return {"available": False, "reason": f"the export bridge is not importable ({e})"}
     import torch
 
-    from .frameworks_data import ARRAYS_FILE
-    from .frameworks_tflite import BRIDGE_DIR, KERAS_TFLITE, agreement
+    from .data import ARRAYS_FILE
+    from .tflite import BRIDGE_DIR, KERAS_TFLITE, agreement
 
     weights_npz = work / "trained_weights.npz"
     np.savez(weights_npz, **{k: v.numpy() for k, v in torch.load(weights_pt, weights_only=True).items()})
@@ -308,8 +308,8 @@ def limits(arch: str, num_classes: int, peaks: list[dict[str, Any]], runs: dict[
     """
     from lightning_modules.architectures import build_model
 
-    from .frameworks_flops import forward_flops
-    from .frameworks_report import paired_ratios, steady_state
+    from .flops import forward_flops
+    from .report import paired_ratios, steady_state
 
     flops = forward_flops(build_model(arch, num_classes=num_classes))
     fp32 = [p["matmul_gflops"] for p in peaks]
@@ -362,7 +362,7 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
     """Prepare the shared data and weights, run every measurement, and assemble ``results.json``."""
     from common.machine import machine_info
 
-    from .frameworks_data import DataSpec, INIT_TORCH_FILE, write_arrays, write_initial_weights
+    from .data import DataSpec, INIT_TORCH_FILE, write_arrays, write_initial_weights
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     t_start = time.perf_counter()

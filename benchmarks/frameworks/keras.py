@@ -15,7 +15,8 @@ from tf_models import build_keras_model, copy_torch_weights
 from tf_models.data import make_dataset
 from tf_models.train import KerasTrainConfig, train_keras
 
-from .frameworks_data import INIT_NUMPY_FILE, load_arrays
+from .data import INIT_NUMPY_FILE, load_arrays
+from .runner import BenchmarkRunner, BetweenEpochs
 
 
 def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float, seed: int,
@@ -28,7 +29,7 @@ def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: st
     Args:
         infer: ``{batch_size: images}`` for the inference measurements.
         verbose: Keras progress output (1: the progress bar a user sees by default).
-        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.frameworks.turns``).
     """
     arrays = load_arrays(work)
     num_classes = len(arrays["class_names"])
@@ -66,3 +67,13 @@ def run_keras(work: Path, arch: str, batch_size: int, epochs: int, optimizer: st
         model.predict(dataset, verbose=0)
         result["inference_images_per_second"][str(infer_batch)] = n_images / (time.perf_counter() - t0)
     return result
+
+
+class KerasRunner(BenchmarkRunner):
+    """``kind: keras``: :func:`run_keras` with the spec's settings."""
+
+    kind = "keras"
+    threads_of = "tensorflow"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        return run_keras(self.work, infer=self.infer(), between_epochs=between_epochs, **self.training_settings())

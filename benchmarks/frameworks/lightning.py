@@ -16,7 +16,8 @@ import pytorch_lightning as pl
 from lightning_modules.callbacks import TrainingTimer
 from lightning_modules.lightning_cli import make_cli
 
-from .frameworks_data import INIT_TORCH_FILE
+from .data import INIT_TORCH_FILE
+from .runner import BenchmarkRunner, BetweenEpochs
 
 
 class FirstEpochClock(pl.Callback):
@@ -42,7 +43,7 @@ def lightning_cli_args(work: Path, arch: str, batch_size: int, epochs: int, opti
         "--model.lr", str(lr),
         "--model.channels_last", str(channels_last).lower(),
         "--model.init_from", str(work / INIT_TORCH_FILE),
-        "--data.class_path", "benchmarks.frameworks_data.ArrayDataModule",
+        "--data.class_path", "benchmarks.frameworks.data.ArrayDataModule",
         "--data.init_args.path", str(work),
         "--data.init_args.batch_size", str(batch_size),
         "--data.init_args.seed", str(seed),
@@ -69,7 +70,7 @@ def run_lightning(work: Path, arch: str, batch_size: int, epochs: int, optimizer
 
     Args:
         infer: ``{batch_size: images}`` for the inference measurements.
-        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.frameworks.turns``).
     """
     cli = make_cli(lightning_cli_args(work, arch, batch_size, epochs, optimizer, lr, channels_last, seed), run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
@@ -99,3 +100,13 @@ def run_lightning(work: Path, arch: str, batch_size: int, epochs: int, optimizer
         trainer.predict(model, datamodule=data)
         result["inference_images_per_second"][str(infer_batch)] = n_images / (time.perf_counter() - t0)
     return result
+
+
+class LightningRunner(BenchmarkRunner):
+    """``kind: lightning``: :func:`run_lightning` with the spec's settings."""
+
+    kind = "lightning"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        return run_lightning(self.work, channels_last=self.spec["channels_last"], infer=self.infer(),
+                             between_epochs=between_epochs, **self.training_settings())

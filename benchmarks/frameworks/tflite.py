@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .runner import BenchmarkRunner, BetweenEpochs
+
 BRIDGE_DIR = "bridge_export"
 KERAS_TFLITE = "keras_native_float32.tflite"
 
@@ -33,7 +35,8 @@ def convert_bridge(arch: str, num_classes: int, weights_pt: Path, out_dir: Path,
     """PyTorch net + trained weights -> ``export.bridge.export_model`` (float32 only)."""
     import torch
 
-    from export.bridge import export_model, tflite_file
+    from export.bridge import export_model
+    from export.names import tflite_file
     from lightning_modules.architectures import build_model
 
     net = build_model(arch, num_classes=num_classes)
@@ -91,3 +94,42 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     diff = np.abs(a - b)
     return {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
             "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean())}
+
+
+class KerasTFLiteRunner(BenchmarkRunner):
+    """``kind: keras_tflite``: :func:`convert_keras_native`."""
+
+    kind = "keras_tflite"
+    threads_of = "tensorflow"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        s = self.spec
+        return convert_keras_native(s["arch"], s["num_classes"], Path(s["weights_npz"]), Path(s["out"]))
+
+
+class BridgeTFLiteRunner(BenchmarkRunner):
+    """``kind: bridge_tflite``: :func:`convert_bridge`."""
+
+    kind = "bridge_tflite"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        s = self.spec
+        return convert_bridge(s["arch"], s["num_classes"], Path(s["weights_pt"]), Path(s["out"]),
+                              Path(s["images_npz"]))
+
+
+class TFLiteLatencyRunner(BenchmarkRunner):
+    """``kind: tflite_latency``: :func:`measure_tflite` on the spec's first test images."""
+
+    kind = "tflite_latency"
+    threads_of = "tflite"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        s = self.spec
+        with np.load(s["images_npz"]) as f:
+            images = f["test"][: s["output_images"]]
+        return measure_tflite(s["models"], images, s["threads"], s["invokes"])
+
+
+TFLITE_RUNNERS: dict[str, type[BenchmarkRunner]] = {
+    r.kind: r for r in (KerasTFLiteRunner, BridgeTFLiteRunner, TFLiteLatencyRunner)}

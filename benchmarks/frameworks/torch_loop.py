@@ -17,6 +17,8 @@ from torch import nn
 from datamodules.batches import BatchTransform, InMemoryBatches
 from datamodules.in_memory import InMemoryImageDataModule
 
+from .runner import BenchmarkRunner, BetweenEpochs
+
 
 def _epoch_batches(data: InMemoryImageDataModule, split: str, train: bool, epoch: int) -> InMemoryBatches:
     batches = data.batches(split, train=train)
@@ -114,14 +116,14 @@ def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, l
         work: the benchmark's work folder (arrays and initial weights).
         infer: ``{batch_size: images}`` for the inference measurements.
         save_weights: where to save the trained state dict (for the TFLite comparison).
-        between_epochs: called with the epoch number before its clock starts (``benchmarks.turns``).
+        between_epochs: called with the epoch number before its clock starts (``benchmarks.frameworks.turns``).
     """
     from pathlib import Path
 
     from lightning_modules.architectures import build_model
     from lightning_modules.optimizers import build_optimizer
 
-    from .frameworks_data import INIT_TORCH_FILE, ArrayDataModule
+    from .data import INIT_TORCH_FILE, ArrayDataModule
 
     work = Path(work)
     torch.manual_seed(seed)
@@ -150,3 +152,14 @@ def run_pytorch(work, arch: str, batch_size: int, epochs: int, optimizer: str, l
     if save_weights:
         torch.save({k: v.contiguous() for k, v in net.state_dict().items()}, save_weights)
     return result
+
+
+class TorchLoopRunner(BenchmarkRunner):
+    """``kind: pytorch``: :func:`run_pytorch` (the plain loop) with the spec's settings."""
+
+    kind = "pytorch"
+
+    def run(self, between_epochs: BetweenEpochs = None) -> dict[str, Any]:
+        return run_pytorch(self.work, channels_last=self.spec["channels_last"], infer=self.infer(),
+                           save_weights=self.spec.get("save_weights"), between_epochs=between_epochs,
+                           **self.training_settings())

@@ -24,10 +24,10 @@ from common.errors import OrchardError
 from common.machine import machine_info
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, check_name, list_models
 
-from .latency_end_to_end import DEFAULT_PHOTOS, end_to_end, photo_files
-from .latency_models import LatencyModel, failure, from_paths
-from .latency_report import android_commands, render_report, write_chart
-from .latency_timing import default_threads, summarise, time_onnxruntime, time_pytorch, time_tflite
+from .end_to_end import DEFAULT_PHOTOS, end_to_end, photo_files
+from .models import LatencyModel, failure, from_paths
+from .report import android_commands, render_report, write_chart
+from .timing import default_threads, summarise, time_onnxruntime, time_pytorch, time_tflite
 
 RESULTS_FILE, REPORT_FILE, CHART_FILE = "results.json", "report.md", "latency.png"
 # what a latency report folder holds; anything else there is a user's and refuses the folder
@@ -250,8 +250,8 @@ def run_latency(models: list[LatencyModel], folder: Path, final: Path, dm, args:
 
 
 def _datamodule(args: argparse.Namespace, required: bool):
-    from export.data import DEFAULT_DATA_ROOT
-    from export.pipeline import build_datamodule, say_data
+    from export.names import DEFAULT_DATA_ROOT
+    from export.source import build_datamodule, say_data
 
     root = args.data_root or DEFAULT_DATA_ROOT
     if not required and not Path(root).is_dir():
@@ -265,10 +265,9 @@ def export_fresh(archs: list[str], models_dir: Path, dm, precisions: tuple[str, 
                  log=print) -> tuple[list[LatencyModel], list[dict]]:
     """Export each architecture with fresh, seeded weights into ``models_dir/<arch>``; a failure row for each
     that cannot be exported (the others go on)."""
-    from export.model_source import fresh_model
-    from export.pipeline import export_from_source
+    from export.source import export_from_source, fresh_model
 
-    from .latency_models import from_export_dir
+    from .models import from_export_dir
 
     out, failures = [], []
     for arch in archs:

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .latency_timing import elapsed_ms
+from .timing import elapsed_ms
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 DEFAULT_PHOTOS = 50

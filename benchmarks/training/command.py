@@ -97,7 +97,7 @@ def one_fit(args: list[str], threads: int) -> dict[str, Any]:
 
 
 def run_fit(config: str, args: list[str], threads: int, work: Path, timeout: float) -> dict[str, Any]:
-    """One fit in a fresh process (``python -m benchmarks.training_speed --one``)."""
+    """One fit in a fresh process (``python -m benchmarks.training.command --one``)."""
     from common.threads import apply_openmp_defaults
 
     spec = work / f"fit{len(list(work.glob('fit*.json')))}.json"
@@ -107,7 +107,7 @@ def run_fit(config: str, args: list[str], threads: int, work: Path, timeout: flo
     env = dict(os.environ)
     apply_openmp_defaults(env)
     env.update({"OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)})
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.training_speed", "--one", str(spec)], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.training.command", "--one", str(spec)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0 or not result.is_file():
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]

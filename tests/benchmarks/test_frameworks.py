@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.frameworks import main as frameworks_main
-from benchmarks.frameworks import build_parser, check_args, rotated
-from benchmarks.frameworks_data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
-from benchmarks.frameworks_flops import forward_flops
-from benchmarks.frameworks_report import paired_ratios, spread, steady_state
-from benchmarks.frameworks_torch_loop import train_plain
+from benchmarks.frameworks.command import main as frameworks_main
+from benchmarks.frameworks.command import build_parser, check_args, rotated
+from benchmarks.frameworks.data import ArrayDataModule, DataSpec, load_arrays, write_arrays, write_initial_weights
+from benchmarks.frameworks.flops import forward_flops
+from benchmarks.frameworks.report import paired_ratios, spread, steady_state
+from benchmarks.frameworks.torch_loop import train_plain
 from common.errors import OrchardError
 from lightning_modules.architectures import build_model
 from lightning_modules.classifier import ImageClassifier
@@ -166,7 +166,7 @@ def test_training_flops_leave_out_the_first_layers_input_gradient():
 
 
 def test_share_of_peak_is_paired_with_each_repeats_own_peak():
-    from benchmarks.frameworks import limits
+    from benchmarks.frameworks.command import limits
 
     per_image = forward_flops(build_model("alexnet", 3))["training"]
 
@@ -183,7 +183,7 @@ def test_share_of_peak_is_paired_with_each_repeats_own_peak():
 
 
 def test_the_peak_is_sampled_once_per_turn():
-    from benchmarks.frameworks_worker import sample_peak
+    from benchmarks.frameworks.worker import sample_peak
 
     turns, speeds = [], iter([10.0, 30.0, 20.0, 99.0])
     result = sample_peak(lambda seconds, dtype="float32": next(speeds), {"seconds": 0.1, "rounds": 3}, turns.append)

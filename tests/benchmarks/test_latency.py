@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.latency_timing import default_threads, round_ms, summarise, time_calls, time_first_and_runs
-from tests._export_helpers import EXPORT_ARCH, exported  # noqa: F401
+from benchmarks.latency.timing import default_threads, round_ms, summarise, time_calls, time_first_and_runs
+from tests.helpers.export import EXPORT_ARCH, exported  # noqa: F401
 from tests.conftest import run_cli
 
 STAT_KEYS = {"mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"}
@@ -36,7 +36,7 @@ def test_end_to_end_without_metadata_uses_the_interpreter_and_the_data_mean_std(
     then comes from the interpreter's quantisation and the data's mean/std, and it is the same."""
     import shutil
 
-    from benchmarks.latency_end_to_end import end_to_end, photo_files
+    from benchmarks.latency.end_to_end import end_to_end, photo_files
     from export.metadata import strip_metadata
 
     export = json.loads((exported / "export.json").read_text())
@@ -236,10 +236,9 @@ def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(tiny_f
     """A real export whose every quantised attempt misses an unreachable gate: benchmark latency times
     its float32 model and shows the int8 row's reason and the ladder's attempts."""
     import cli
-    from export.model_source import load_checkpoint_model
     from export.parity import ParityThresholds
-    from export.pipeline import export_from_source
-    from tests._export_helpers import lightning_style_checkpoint
+    from export.source import export_from_source, load_checkpoint_model
+    from tests.helpers.export import lightning_style_checkpoint
 
     ckpt = lightning_style_checkpoint(tmp_path / "best.ckpt", EXPORT_ARCH, tiny_fruits)
     folder = tmp_path / "export"
@@ -263,7 +262,7 @@ def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(tiny_f
 
 
 def test_table1_names_models_far_from_the_paper():
-    from benchmarks.latency_report import paper_gap_note
+    from benchmarks.latency.report import paper_gap_note
 
     models = [{"name": "alexnet", "test_accuracy": {"pytorch": 0.992},
                "export": {"parity": {"float32": {"test_images": 2428}}}},

@@ -1,4 +1,4 @@
-"""benchmarks.turns: real processes computing in turns, epoch by epoch."""
+"""benchmarks.frameworks.turns: real processes computing in turns, epoch by epoch."""
 import os
 import subprocess
 import sys
@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from benchmarks.turns import ENV, Turns, TurnTimeout, take_turns
+from benchmarks.frameworks.turns import ENV, Turns, TurnTimeout, take_turns
 from tests.conftest import REPO
 
 CHILD = """
 import sys, time
-from benchmarks.turns import Turns
+from benchmarks.frameworks.turns import Turns
 name, epochs, log, crash_at = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 turns = Turns()
 turns.take()

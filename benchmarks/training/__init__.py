@@ -1,0 +1,1 @@
+"""``benchmark training``: one fit under several settings (feature cache, precision, ...), paired."""
