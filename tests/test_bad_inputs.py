@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests._export_helpers import lightning_style_checkpoint
+from tests.helpers.export import lightning_style_checkpoint
 from tests.conftest import REPO
 
 CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")

@@ -11,7 +11,7 @@ from export.errors import NotTFLiteError
 from export.gpu_check import parse_report
 from export.metadata import MetadataError, read_metadata, strip_metadata, write_metadata
 from export.tflite_runtime import TFLiteModel
-from tests._export_helpers import export_report, exported  # noqa: F401
+from tests.helpers.export import export_report
 
 META = {"name": "orchard test", "version": "abc", "arch": "mobilenet_v2", "labels": ["apple", "pear", "noise"],
         "input": {"layout": "NHWC", "shape": [1, 100, 100, 3], "mean": [0.5] * 3, "std": [0.5] * 3,

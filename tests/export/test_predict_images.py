@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from export.metadata import strip_metadata
-from tests._export_helpers import export_report, exported  # noqa: F401
+from tests.helpers.export import export_report
 from tests.conftest import run_cli
 
 

@@ -11,7 +11,7 @@ from export.errors import ParityError
 from export.parity import ParityThresholds
 from export.names import QUANT_VARIANTS, tflite_file
 from export.tflite_runtime import TFLiteModel, op_counts
-from tests._export_helpers import EXPORT_ARCH, export_report, exported, lightning_style_checkpoint  # noqa: F401
+from tests.helpers.export import EXPORT_ARCH, export_report, lightning_style_checkpoint
 from tests.conftest import run_cli
 
 FILES = ["export.json", "labels.txt", "model.onnx", "model_float16.tflite", "model_float32.tflite"]

@@ -1,4 +1,6 @@
-"""Shared by the export and latency tests: one real export (checkpoint -> CLI) made once per session."""
+"""Export test helpers: a checkpoint shaped like ``cli.py fit``'s, and the ``exported`` fixture (one real
+export, checkpoint -> CLI, made once per session; tests/export/conftest.py registers it, the latency
+tests import it)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +20,7 @@ def lightning_style_checkpoint(path: Path, arch: str, data_root: Path, seed: int
     The weights are randomised so every layer matters (logits of order 1, not ~0 as fresh BN gives).
     """
     from lightning_modules.architectures import build_model
-    from tests._tf_helpers import randomise_weights
+    from tests.helpers.tf import randomise_weights
 
     torch.manual_seed(seed)
     net = randomise_weights(build_model(arch, num_classes=3), seed)
@@ -35,7 +37,7 @@ def lightning_style_checkpoint(path: Path, arch: str, data_root: Path, seed: int
 def exported(tmp_path_factory, tiny_fruits) -> Path:
     """``python cli.py export --ckpt ...`` of a mobilenet_v2 checkpoint on the tiny synthetic data.
 
-    Made once per test session: test modules that import this fixture each get their own
+    Made once per test session: each conftest or test module that imports this fixture gets its own
     session-scoped copy of it, so the export is kept in the session's base temp folder.
     """
     base = tmp_path_factory.getbasetemp() / "orchard-export"
@@ -52,4 +54,5 @@ def exported(tmp_path_factory, tiny_fruits) -> Path:
 
 
 def export_report(folder: Path) -> dict:
+    """The ``export.json`` of an export folder."""
     return json.loads((folder / "export.json").read_text())
