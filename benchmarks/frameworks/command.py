@@ -33,7 +33,7 @@ from common.threads import OPENMP_DEFAULTS
 
 from .report import TRAINING_KINDS, paired_ratios, report_markdown, spread, summarise_training, training_ratios, write_chart
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REAL_FRUITS = REPO.parent / "shared" / "data" / "fruits360-mini"
 SYNTHETIC_FRUITS = REPO / "data" / "fruits360-synthetic"
 # what --out holds: anything else there is a user's and refuses the folder

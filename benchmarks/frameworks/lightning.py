@@ -1,20 +1,19 @@
-"""The Lightning side of the benchmark: ``ImageClassifier`` + the Trainer ``python cli.py fit`` builds.
+"""The Lightning side of the benchmark: ``ImageClassifier`` fitted as ``python cli.py fit`` fits it.
 
-The Trainer comes from orchard's own ``make_cli`` with only the data, model and epoch count
-given on its command line, so it has everything a user's run has: CSV logger with per-step
-logging, rich progress bar, ``TrainingTimer``, best/last checkpoints, validation every epoch.
+The fit goes through :func:`lightning_modules.trainer.fit_stage` with only the data, model and
+epoch count set (the rest: ``configs/base.yaml``), so the Trainer has everything a user's run has:
+CSV logger with per-step logging, rich progress bar, ``TrainingTimer``, best/last checkpoints,
+validation every epoch.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytorch_lightning as pl
 
-from lightning_modules.callbacks import TrainingTimer
-from lightning_modules.lightning_cli import make_cli
+from lightning_modules.trainer import StageSettings, fit_stage
 
 from .data import INIT_TORCH_FILE
 from .runner import BenchmarkRunner, BetweenEpochs
@@ -31,29 +30,21 @@ class FirstEpochClock(pl.Callback):
             self.first_epoch_start = time.perf_counter()
 
 
-def lightning_cli_args(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float,
-                       channels_last: bool, seed: int) -> list[str]:
-    """The ``python cli.py fit`` arguments of this measurement (everything else: orchard's defaults)."""
-    logger = {"class_path": "pytorch_lightning.loggers.CSVLogger",
-              "init_args": {"save_dir": str(work / "lightning_runs"), "name": "fit"}}
-    return [
-        "--seed_everything", str(seed),
-        "--model.arch", arch,
-        "--model.optimizer", optimizer,
-        "--model.lr", str(lr),
-        "--model.channels_last", str(channels_last).lower(),
-        "--model.init_from", str(work / INIT_TORCH_FILE),
-        "--data.class_path", "benchmarks.frameworks.data.ArrayDataModule",
-        "--data.init_args.path", str(work),
-        "--data.init_args.batch_size", str(batch_size),
-        "--data.init_args.seed", str(seed),
-        "--data.init_args.channels_last", str(channels_last).lower(),
-        "--trainer.max_epochs", str(epochs),
-        "--trainer.logger", json.dumps(logger),
-    ]
+def lightning_settings(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float,
+                       channels_last: bool, seed: int) -> StageSettings:
+    """This measurement's settings (everything else: ``configs/base.yaml``, as under ``python cli.py fit``)."""
+    return StageSettings(
+        arch=arch, seed=seed, epochs=epochs,
+        data_class="benchmarks.frameworks.data.ArrayDataModule",
+        data={"path": str(work), "batch_size": batch_size, "seed": seed, "channels_last": channels_last},
+        model={"optimizer": optimizer, "lr": lr, "channels_last": channels_last,
+               "init_from": str(work / INIT_TORCH_FILE)},
+        log_dir=work / "lightning_runs", log_name="fit",
+        progress_bar=True,  # the user's rich progress bar and the config's callbacks stay
+    )
 
 
-class BetweenEpochs(pl.Callback):
+class EpochStartHook(pl.Callback):
     """Calls ``fn(epoch)`` at each training epoch's start, before ``TrainingTimer`` starts its clock."""
 
     def __init__(self, fn: Callable[[int], None]) -> None:
@@ -66,28 +57,33 @@ class BetweenEpochs(pl.Callback):
 def run_lightning(work: Path, arch: str, batch_size: int, epochs: int, optimizer: str, lr: float,
                   channels_last: bool, seed: int, infer: dict[int, int],
                   between_epochs: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
-    """Fit through orchard's LightningCLI, then time ``trainer.predict`` at each batch size in ``infer``.
+    """Fit through ``fit_stage`` (orchard's LightningCLI), then time ``trainer.predict`` at each batch size in ``infer``.
 
     Args:
         infer: ``{batch_size: images}`` for the inference measurements.
         between_epochs: called with the epoch number before its clock starts (``benchmarks.frameworks.turns``).
     """
-    cli = make_cli(lightning_cli_args(work, arch, batch_size, epochs, optimizer, lr, channels_last, seed), run=False)
-    trainer, model, data = cli.trainer, cli.model, cli.datamodule
     clock = FirstEpochClock()
-    trainer.callbacks.insert(0, clock)
-    if between_epochs is not None:
-        trainer.callbacks.insert(0, BetweenEpochs(between_epochs))  # before the timer's clock starts
-    trainer.fit(model, datamodule=data)
-    timer = next(c for c in trainer.callbacks if isinstance(c, TrainingTimer))
-    result: dict[str, Any] = dict(timer.result)
-    result["first_epoch_start"] = clock.first_epoch_start
-    result["val_acc"] = float(trainer.callback_metrics.get("val_acc", float("nan")))
-    result["trainer"] = {
-        "callbacks": [type(c).__name__ for c in trainer.callbacks],
-        "logger": type(trainer.logger).__name__ if trainer.logger else None,
-        "log_every_n_steps": trainer.log_every_n_steps,
-        "log_dir": trainer.log_dir,
+    first = [EpochStartHook(between_epochs)] if between_epochs is not None else []  # before the timer's clock
+    settings = lightning_settings(work, arch, batch_size, epochs, optimizer, lr, channels_last, seed)
+    fit = fit_stage(None, settings, first_callbacks=[*first, clock], test=False)
+    trainer, model, data = fit.trainer, fit.model, fit.datamodule
+    result: dict[str, Any] = {
+        "train_seconds": fit.train_seconds,
+        "epochs": fit.epochs,
+        "epoch_seconds": fit.epoch_seconds,
+        "setup_seconds": fit.setup_seconds,
+        "images": round(fit.images_per_second * fit.train_seconds),
+        "images_per_second": fit.images_per_second,
+        "device": fit.device,
+        "first_epoch_start": clock.first_epoch_start,
+        "val_acc": fit.metrics.get("val_acc", float("nan")),
+        "trainer": {
+            "callbacks": [type(c).__name__ for c in trainer.callbacks],
+            "logger": type(trainer.logger).__name__ if trainer.logger else None,
+            "log_every_n_steps": trainer.log_every_n_steps,
+            "log_dir": str(fit.log_dir) if fit.log_dir else None,
+        },
     }
     result["inference_images_per_second"] = {}
     available = int(data.splits["test"][0].shape[0])

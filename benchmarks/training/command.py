@@ -5,8 +5,8 @@
         --out reports/training/stage3 -- --model.init_from RUN2/last.ckpt \\
         --data.init_args.root ../shared/data/fruits360-mini --data.init_args.per_class 60
 
-Every fit is ``python cli.py fit`` (orchard's LightningCLI, every default on) in a fresh process
-with ``--threads`` torch threads, then tested. The variants of a repeat run back to back, their
+Every fit is ``python cli.py fit`` (through ``fit_stage``: orchard's LightningCLI, every default
+on) in a fresh process with ``--threads`` torch threads, then tested. The variants of a repeat run back to back, their
 order rotating per repeat, so a busy spell on a shared machine hits them alike; ratios are taken
 within a repeat. Writes ``results.json`` into ``--out``: per run the ``TrainingTimer`` figures
 (cache build included), validation accuracy per epoch, time to ``--target-accuracy``, test
@@ -29,7 +29,7 @@ from typing import Any, Optional
 from common.atomic import atomic_dir, check_out_dir, write_json_atomic
 from common.errors import OrchardError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = ("results.json",)
 
 
@@ -62,13 +62,12 @@ def parse_variants(specs: list[str]) -> dict[str, list[str]]:
     return variants
 
 
-def one_fit(args: list[str], threads: int) -> dict[str, Any]:
-    """Fit and test in this process; the record of the run."""
+def one_fit(config: str, args: list[str], log_dir: str, threads: int) -> dict[str, Any]:
+    """Fit and test in this process through ``fit_stage`` (``config`` + the user's ``args``); the record of the run."""
     import pytorch_lightning as pl
     import torch
 
-    from lightning_modules.callbacks import TrainingTimer
-    from lightning_modules.lightning_cli import make_cli
+    from lightning_modules.trainer import StageSettings, fit_stage
 
     torch.set_num_threads(threads)
 
@@ -80,19 +79,16 @@ def one_fit(args: list[str], threads: int) -> dict[str, Any]:
             if not trainer.sanity_checking and "val_acc" in trainer.callback_metrics:
                 self.val_accuracy.append(float(trainer.callback_metrics["val_acc"]))
 
-    cli = make_cli(args, run=False)
-    trainer, model, data = cli.trainer, cli.model, cli.datamodule
     history = ValHistory()
-    trainer.callbacks.append(history)
     load = os.getloadavg()[0]
-    trainer.fit(model, datamodule=data)
-    test = trainer.test(model, datamodule=data, verbose=False)[0]
-    timer = next(c for c in trainer.callbacks if isinstance(c, TrainingTimer))
-    cache = model.feature_cache_report
-    return {**{k: timer.result[k] for k in ("train_seconds", "epoch_seconds", "setup_seconds", "images_per_second")},
-            "val_accuracy": history.val_accuracy, "test_accuracy": float(test["test_acc"]),
-            "precision": str(trainer.precision), "torch_threads": torch.get_num_threads(),
-            "feature_cache": cache.as_dict() if cache is not None else None,
+    # every default of a user's `python cli.py fit` on (progress bar and the config's callbacks included)
+    settings = StageSettings(log_dir=log_dir, progress_bar=True, extra_args=list(args))
+    fit = fit_stage(config, settings, callbacks=[history], test=True)
+    return {"train_seconds": fit.train_seconds, "epoch_seconds": fit.epoch_seconds,
+            "setup_seconds": fit.setup_seconds, "images_per_second": fit.images_per_second,
+            "val_accuracy": history.val_accuracy, "test_accuracy": fit.metrics["test_acc"],
+            "precision": str(fit.trainer.precision), "torch_threads": torch.get_num_threads(),
+            "feature_cache": fit.feature_cache,
             "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
@@ -102,8 +98,8 @@ def run_fit(config: str, args: list[str], threads: int, work: Path, timeout: flo
 
     spec = work / f"fit{len(list(work.glob('fit*.json')))}.json"
     result = spec.with_suffix(".result.json")
-    full = ["--config", config, *args, "--trainer.logger.init_args.save_dir", str(work / "runs")]
-    spec.write_text(json.dumps({"args": full, "threads": threads, "result": str(result)}))
+    spec.write_text(json.dumps({"config": config, "args": args, "log_dir": str(work / "runs"), "threads": threads,
+                                "result": str(result)}))
     env = dict(os.environ)
     apply_openmp_defaults(env)
     env.update({"OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)})
@@ -147,7 +143,7 @@ def main(argv: list[str]) -> int:
 
         tune_malloc()  # as `python cli.py` does for a user's runs
         spec = json.loads(Path(argv[1]).read_text())
-        write_json_atomic(spec["result"], one_fit(spec["args"], spec["threads"]))
+        write_json_atomic(spec["result"], one_fit(spec["config"], spec["args"], spec["log_dir"], spec["threads"]))
         return 0
     args = build_parser().parse_args(argv)
     variants = parse_variants(args.variant)

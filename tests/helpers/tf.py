@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REAL_FRUITS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fruits360-mini"
+REAL_FRUITS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fruits360-mini"
 PARITY_CLASSES = ["Apple Braeburn", "Cocos", "Raspberry", "Mango"]
 
 
