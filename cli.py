@@ -25,27 +25,6 @@ import sys
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-def run_benchmark_latency(argv: list[str]) -> int:
-    """``benchmark latency ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.latency.command import main
-
-    return main(argv)
-
-
-def run_benchmark_training(argv: list[str]) -> int:
-    """``benchmark training ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.training.command import main
-
-    return main(argv)
-
-
-def run_benchmark_frameworks(argv: list[str]) -> int:
-    """``benchmark frameworks ARGS`` (the benchmark parses ``argv``)."""
-    from benchmarks.frameworks.command import main
-
-    return main(argv)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (imports only argument definitions: no torch, no Lightning)."""
     return _tree()[0]
@@ -53,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser and its top-level subcommands."""
-    from common.commands import add_forwarding_parser, add_group
+    from benchmarks.frameworks import command as frameworks_benchmark
+    from benchmarks.latency import options as latency_benchmark
+    from benchmarks.training import command as training_benchmark
+    from common.commands import add_group
     from datamodules import data_cli
     from experiments import cli as experiment_cli
     from experiments import demo
@@ -74,12 +56,9 @@ def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     export_cli.add_parser(sub)
     predict_images.add_parser(sub)
     bench = add_group(sub, "benchmark", "latency (TFLite/ONNX Runtime/PyTorch), training and framework benchmarks")
-    add_forwarding_parser(bench, "latency", "TFLite invoke() latency (the paper's measurement), with ONNX Runtime "
-                          "and PyTorch", run_benchmark_latency)
-    add_forwarding_parser(bench, "training", "one fit under several settings (e.g. feature cache, precision), paired",
-                          run_benchmark_training)
-    add_forwarding_parser(bench, "frameworks", "Lightning vs plain PyTorch vs Keras: throughput, memory, TFLite routes",
-                          run_benchmark_frameworks)
+    latency_benchmark.add_parser(bench)
+    training_benchmark.add_parser(bench)
+    frameworks_benchmark.add_parser(bench)
     experiment_cli.add_parser(sub)
     demo.add_parser(sub)
     return parser, sub

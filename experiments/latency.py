@@ -16,24 +16,34 @@ import argparse
 import shlex
 import time
 from pathlib import Path
+from typing import Any
 
+from benchmarks.latency.options import GROUPINGS, add_grouping_option, add_timing_options, default_threads
 from common.atomic import atomic_dir, check_out_dir
-from benchmarks.latency.timing import default_threads
+from common.commands import add_command, standalone_parser
 from common.errors import OrchardError
-from lightning_modules.architectures import check_name, list_models
 
 # quick: make demo on the synthetic sample, a few hundred images judge each export
+HELP = "study 2: train, export and time the four architectures"
 QUICK = {"epochs": 1, "per_class": 60, "runs": 20, "warmup": 5, "max_images": 400}
 FULL = {"epochs": 8, "per_class": 400, "runs": 100, "warmup": 10, "max_images": None}
 
 
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``experiment latency`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    return add_command(subparsers, "latency", HELP, __doc__, add_arguments, main)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.latency.command import add_grouping_option, add_timing_options
+    """The study's parser on its own (:func:`main` given an argument list)."""
+    return standalone_parser("cli.py experiment latency", __doc__, add_arguments)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The study's options (torch-free: cli.py's tree builds without it)."""
     from export.names import DEFAULT_DATA_ROOT
 
-    parser = argparse.ArgumentParser(prog="cli.py experiment latency", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", nargs="+", default=list_models(), help="architectures (default: all four)")
+    parser.add_argument("--arch", nargs="+", default=None, help="architectures (default: all four)")
     parser.add_argument("--quick", action="store_true", help=f"small preset for make demo: {QUICK}")
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {FULL['epochs']})")
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="Fruits-360 folder (default: %(default)s)")
@@ -53,7 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     parser.add_argument("--runs-dir", default="runs/latency", help="training runs and checkpoints (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
@@ -68,7 +77,6 @@ def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
 def train(arch: str, args: argparse.Namespace) -> dict:
     """Fit ``arch`` through orchard's LightningCLI (``fit_stage``) in this process; returns timing and the best
     checkpoint (its validation accuracy; the export measures the test accuracy)."""
-    from benchmarks.latency.command import GROUPINGS
     from lightning_modules.trainer import StageSettings, fit_stage
 
     extra = []
@@ -110,11 +118,15 @@ def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, 
     return model
 
 
-def main(argv: list[str]) -> int:
-    from benchmarks.latency.command import GROUPINGS, OUTPUTS, run_latency, say_failures
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run study 2 from parsed options (or an argument list, parsed here); 0 when its report is written."""
+    from benchmarks.latency.command import OUTPUTS, run_latency, say_failures
     from export.source import build_datamodule, say_data
+    from lightning_modules.architectures import check_name, list_models
 
-    args = apply_preset(build_parser().parse_args(argv))
+    argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", None) or [])
+    args = apply_preset(build_parser().parse_args(args) if isinstance(args, list) else args)
+    args.arch = args.arch or list_models()
     args.threads = args.threads or default_threads()
     for arch in args.arch:
         check_name(arch)

@@ -6,7 +6,7 @@
 
 Every measurement runs in a fresh process (TensorFlow and PyTorch never share a thread pool)
 with the same thread count. In each repeat the three training processes take turns epoch by
-epoch (``benchmarks/turns.py``: one computes, the others wait between epochs, off the clock),
+epoch (``benchmarks/frameworks/turns.py``: one computes, the others wait between epochs, off the clock),
 so the machine's slow and fast spells hit them alike; who goes first rotates (A B C, B C A,
 ...). All of them train the same task from the same uint8 arrays and the same initial weights, with the same batch size, optimizer, learning rate and epochs. Writes
 ``results.json``, ``report.md`` and ``frameworks.png`` into ``--out``.
@@ -28,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_text_atomic
+from common.commands import add_command, standalone_parser
 from common.errors import OrchardError
 from common.threads import OPENMP_DEFAULTS
 
@@ -40,9 +41,21 @@ SYNTHETIC_FRUITS = REPO / "data" / "fruits360-synthetic"
 OUTPUTS = ("results.json", "report.md", "frameworks.png")
 
 
+HELP = "Lightning vs plain PyTorch vs Keras: throughput, memory, TFLite routes"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``benchmark frameworks`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    return add_command(subparsers, "frameworks", HELP, __doc__, add_arguments, main)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cli.py benchmark frameworks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The benchmark's parser on its own (:func:`main` given an argument list)."""
+    return standalone_parser("cli.py benchmark frameworks", __doc__, add_arguments)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     p.add_argument("--arch", default="alexnet", help="architecture (see `python cli.py models`)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=2, help="compute threads of every framework")
@@ -67,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/frameworks")
     p.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (arrays, logs, models)")
-    return p
 
 
 def apply_quick(args: argparse.Namespace) -> None:
@@ -329,8 +341,10 @@ def limits(arch: str, num_classes: int, peaks: list[dict[str, Any]], runs: dict[
     }
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run the benchmark from parsed options (or an argument list, parsed here); 0 when it wrote its report."""
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     if args.quick:
         apply_quick(args)
     check_args(args)

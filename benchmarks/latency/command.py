@@ -1,11 +1,6 @@
-"""``python cli.py benchmark latency``: TFLite ``invoke()`` latency (the paper's measurement), with
-ONNX Runtime and PyTorch eager on the same input for comparison.
+"""``benchmark latency``'s run: export or load the models, time them, write the report.
 
-    python cli.py benchmark latency                               # export the four architectures now, time them
-    python cli.py benchmark latency runs/export/alexnet/model_int8.tflite --threads 1
-    python cli.py benchmark latency runs/export/alexnet           # an export folder: all its models
-
-Writes ``results.json``, ``report.md``, ``latency.png`` into ``--out`` (default ``reports/latency``).
+Its arguments (and the command's usage) are in :mod:`benchmarks.latency.options`.
 """
 from __future__ import annotations
 
@@ -20,19 +15,21 @@ from typing import Callable
 import numpy as np
 
 from common.atomic import atomic_dir, check_out_dir, write_json_atomic, write_text_atomic
+from common.commands import standalone_parser
 from common.errors import OrchardError
 from common.machine import machine_info
 from lightning_modules.architectures import PAPER_TRAINABLE_PARAMS, check_name, list_models
 
-from .end_to_end import DEFAULT_PHOTOS, end_to_end, photo_files
+from . import options
+from .end_to_end import end_to_end, photo_files
 from .models import LatencyModel, failure, from_paths
+from .options import DEFAULT_PHOTOS, GROUPINGS, add_arguments, default_threads
 from .report import android_commands, render_report, write_chart
-from .timing import default_threads, summarise, time_onnxruntime, time_pytorch, time_tflite
+from .timing import summarise, time_onnxruntime, time_pytorch, time_tflite
 
 RESULTS_FILE, REPORT_FILE, CHART_FILE = "results.json", "report.md", "latency.png"
 # what a latency report folder holds; anything else there is a user's and refuses the folder
 OUTPUTS = (RESULTS_FILE, REPORT_FILE, CHART_FILE, "models")
-DEFAULT_OUT = "reports/latency"
 
 
 class NothingTimedError(OrchardError):
@@ -40,43 +37,8 @@ class NothingTimedError(OrchardError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cli.py benchmark latency", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", help=".tflite files or export folders (default: export --arch now)")
-    parser.add_argument("--arch", nargs="+", default=list_models(), help="architectures to export with fresh weights "
-                        "when no models are given (default: all four)")
-    add_timing_options(parser)
-    parser.add_argument("--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "float16", "int8"],
-                        help="TFLite precisions to time (default: float32 int8)")
-    parser.add_argument("--no-compare", action="store_true", help="time TFLite only (no ONNX Runtime / PyTorch)")
-    parser.add_argument("--out", default=DEFAULT_OUT, help="report folder (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
-    parser.add_argument("--data-root", default=None, help="Fruits-360 folder for real images (default: the synthetic sample)")
-    parser.add_argument("--per-class", type=int, default=400)
-    add_grouping_option(parser)
-    return parser
-
-
-GROUPINGS = {"none": None, "apple_pear_noise": "apple_pear_noise"}
-
-
-def add_grouping_option(parser: argparse.ArgumentParser) -> None:
-    """``--grouping``: study 2's task (shared with ``experiment latency``)."""
-    parser.add_argument("--grouping", choices=list(GROUPINGS), default="none",
-                        help="none: every Fruits-360 class its own label (the paper's task, default); "
-                             "apple_pear_noise: study 1's 3-class task")
-
-
-def add_timing_options(parser: argparse.ArgumentParser, runs: int | None = 100, warmup: int | None = 10) -> None:
-    """``--threads``, ``--runs``, ``--warmup``, ``--photos`` (shared with ``experiment latency``)."""
-    parser.add_argument("--threads", nargs="+", type=int, default=None,
-                        help=f"thread counts (default: 1 and the physical core count: {' '.join(map(str, default_threads()))})")
-    parser.add_argument("--runs", type=int, default=runs, help="timed calls per figure (default: "
-                        + (f"{runs}, as the paper)" if runs else "the preset's)"))
-    parser.add_argument("--warmup", type=int, default=warmup, help="untimed calls after the first (default: "
-                        + (f"{warmup})" if warmup is not None else "the preset's)"))
-    parser.add_argument("--photos", type=int, default=DEFAULT_PHOTOS,
-                        help="real photo files for the end-to-end timing (decode .. top-1) per .tflite (default: %(default)s)")
+    """The command's parser on its own (:func:`main` given an argument list)."""
+    return standalone_parser("cli.py benchmark latency", options.__doc__, add_arguments)
 
 
 def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads: list[int], runs: int, warmup: int,
@@ -289,8 +251,12 @@ def say_failures(failures: list[dict], stream=None) -> None:
         print(f"note: {f['model']} ({f['stage']}) not timed: {f['reason']}", file=stream or sys.stdout)
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run the benchmark from parsed options (or an argument list, parsed here); 0 when it wrote its report."""
+    argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", None) or [])
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
+    args.arch = args.arch or list_models()
     out = Path(args.out)
     check_out_dir(out, OUTPUTS, args.overwrite)
     args.threads = args.threads or default_threads()

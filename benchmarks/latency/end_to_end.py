@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .options import DEFAULT_PHOTOS
 from .timing import elapsed_ms
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_PHOTOS = 50
 
 
 @dataclass

@@ -25,19 +25,6 @@ def round_ms(ns: int) -> float:
     return round(ns / 1e6, 2)
 
 
-def default_threads() -> list[int]:
-    """1 and the machine's physical core count (deduplicated): one thread as on a phone's single
-    big core, and every core without oversubscribing hyper-threads."""
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:  # pragma: no cover - psutil is a Lightning dependency
-        physical = None
-    physical = physical or os.cpu_count() or 1
-    return sorted({1, int(physical)})
-
-
 def elapsed_ms(t0_ns: int) -> float:
     """Milliseconds since ``t0_ns`` (``time.perf_counter_ns()``), rounded to 0.01 ms."""
     return round_ms(time.perf_counter_ns() - t0_ns)

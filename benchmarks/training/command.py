@@ -27,15 +27,28 @@ from pathlib import Path
 from typing import Any, Optional
 
 from common.atomic import atomic_dir, check_out_dir, write_json_atomic
+from common.commands import add_command, standalone_parser
 from common.errors import OrchardError
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = ("results.json",)
 
 
+HELP = "one fit under several settings (e.g. feature cache, precision), paired"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``benchmark training`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
+    return add_command(subparsers, "training", HELP, __doc__, add_arguments, main)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cli.py benchmark training", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The benchmark's parser on its own (:func:`main` given an argument list)."""
+    return standalone_parser("cli.py benchmark training", __doc__, add_arguments)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     p.add_argument("--config", required=True, help="LightningCLI config of the fit (e.g. configs/stage3_fruits3.yaml)")
     p.add_argument("--variant", action="append", required=True, metavar="NAME=ARGS",
                    help="a setting to compare: its name and the extra fit arguments (space-separated; may be empty)")
@@ -48,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/training")
     p.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     p.add_argument("fit_args", nargs="*", help="after --: fit arguments every variant shares")
-    return p
 
 
 def parse_variants(specs: list[str]) -> dict[str, list[str]]:
@@ -137,15 +149,21 @@ def summarise(runs: dict[str, list[dict[str, Any]]], target: float) -> dict[str,
     return out
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["--one"]:
-        from common.allocator import tune_malloc
+def run_one(spec_path: str) -> int:
+    """One fit of :func:`run_fit` (``python -m benchmarks.training.command --one SPEC.json``); its record to the spec's result."""
+    from common.allocator import tune_malloc
 
-        tune_malloc()  # as `python cli.py` does for a user's runs
-        spec = json.loads(Path(argv[1]).read_text())
-        write_json_atomic(spec["result"], one_fit(spec["config"], spec["args"], spec["log_dir"], spec["threads"]))
-        return 0
-    args = build_parser().parse_args(argv)
+    tune_malloc()  # as `python cli.py` does for a user's runs
+    spec = json.loads(Path(spec_path).read_text())
+    write_json_atomic(spec["result"], one_fit(spec["config"], spec["args"], spec["log_dir"], spec["threads"]))
+    return 0
+
+
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run the benchmark from parsed options (or an argument list, parsed here); 0 when it wrote its results."""
+    argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", None) or [])
+    if isinstance(args, list):
+        args = build_parser().parse_args(args)
     variants = parse_variants(args.variant)
     if args.repeats < 1 or args.threads < 1:
         raise OrchardError("--repeats and --threads must be at least 1")
@@ -181,4 +199,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_one(sys.argv[2]) if sys.argv[1:2] == ["--one"] else main(sys.argv[1:]))

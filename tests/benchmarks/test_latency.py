@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.latency.timing import default_threads, round_ms, summarise, time_calls, time_first_and_runs
+from benchmarks.latency.options import default_threads
+from benchmarks.latency.timing import round_ms, summarise, time_calls, time_first_and_runs
 from tests.helpers.export import EXPORT_ARCH, exported  # noqa: F401
 from tests.conftest import run_cli
 
