@@ -1,4 +1,4 @@
-"""Helpers for tests/test_ddp.py that must be importable by child processes (DDP ranks, spawned workers)."""
+"""Helpers for tests/lightning_modules/test_ddp.py that must be importable by child processes (DDP ranks, spawned workers)."""
 from __future__ import annotations
 
 import hashlib

@@ -9,7 +9,9 @@ from datamodules import Fruits360DataModule
 from lightning_modules import ImageClassifier
 from lightning_modules.callbacks.progress_bar import ThrottledRichProgressBar
 from lightning_modules.lightning_cli import make_cli
-from tests.test_fit_cli import CONFIG
+from tests.conftest import REPO
+
+CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")
 
 
 class DrawProbe(pl.Callback):

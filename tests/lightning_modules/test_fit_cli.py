@@ -217,20 +217,11 @@ def test_enable_progress_bar_false_turns_the_default_bar_off(tiny_fruits, tmp_pa
     assert cli_.trainer.state.finished and cli_.trainer.progress_bar_callback is None
 
 
-class FailOnTrainStart(pl.Callback):
-    """Stops a fit with an expected error after the run folder would have been made."""
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        from common.errors import OrchardError
-
-        raise OrchardError("stopped on purpose")
-
-
 def test_a_failed_fit_leaves_no_empty_run_folder(tiny_fruits, tmp_path, capsys):
     import cli
 
     args = fit_args(tiny_fruits, tmp_path, "--trainer.max_epochs", "1")
-    args[args.index("--trainer.callbacks") + 1] = '[{"class_path": "tests.test_fit_cli.FailOnTrainStart"}]'
+    args[args.index("--trainer.callbacks") + 1] = '[{"class_path": "tests.helpers.callbacks.FailOnTrainStart"}]'
     assert cli.main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "error: stopped on purpose"
     assert not list(tmp_path.rglob("version_*"))  # config.yaml / hparams.yaml were written, then the folder removed
