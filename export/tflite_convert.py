@@ -151,6 +151,10 @@ def _start_worker(work: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's own temporary files (autograph sources ...) land in the work folder, which the
+    # parent removes even when the worker is killed before it could clean up after itself
+    (work / "tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(work / "tmp")
     cmd = [sys.executable, "-m", "export.onnx2tf_worker", str(work / "spec.json")]
     # output to a file, not a pipe: the parent works meanwhile and would not drain a full pipe
     with open(work / WORKER_LOG, "w") as log:
