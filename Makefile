@@ -14,7 +14,9 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@# --no-compile: byte-compiling every file of torch and tensorflow costs about a minute; Python
+	@# compiles the modules orchard imports on first use instead
+	$(PY) -m pip install --quiet --no-compile -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
