@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from common.commands import add_command, standalone_parser
+
 from .names import DEFAULT_CALIBRATION_IMAGES, DEFAULT_DATA_ROOT, PRECISIONS
 
 
@@ -42,19 +44,12 @@ HELP = "checkpoint or architecture -> ONNX -> TFLite, with parity checks"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``export`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
-    parser = subparsers.add_parser("export", help=HELP, description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.set_defaults(main=main)
-    return parser
+    return add_command(subparsers, "export", HELP, __doc__, add_arguments, main)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """``export``'s parser on its own (``main`` given an argument list)."""
-    parser = argparse.ArgumentParser(prog="cli.py export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
+    return standalone_parser("cli.py export", __doc__, add_arguments)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from common.commands import add_command, standalone_parser
+
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 CSV_COLUMNS = ("path", "label", "probability", "error")
 
@@ -183,19 +185,12 @@ HELP = "classify JPEG/PNG photos with a .tflite or a checkpoint -> CSV"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``predict-images`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
-    parser = subparsers.add_parser("predict-images", help=HELP, description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.set_defaults(main=main)
-    return parser
+    return add_command(subparsers, "predict-images", HELP, __doc__, add_arguments, main)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """``predict-images``' parser on its own (``main`` given an argument list)."""
-    parser = argparse.ArgumentParser(prog="cli.py predict-images", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
+    return standalone_parser("cli.py predict-images", __doc__, add_arguments)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

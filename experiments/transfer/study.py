@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from common.atomic import write_json_atomic, write_text_atomic
+from common.commands import add_command, standalone_parser
 from common.errors import OrchardError, OutputFolderError
 
 from .plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
@@ -48,19 +49,12 @@ HELP = "study 1: scratch vs staged transfer learning, report beside the paper's 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``experiment transfer`` under ``subparsers`` (an ``add_subparsers()`` result); runs :func:`main`."""
-    parser = subparsers.add_parser("transfer", help=HELP, description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.set_defaults(main=main)
-    return parser
+    return add_command(subparsers, "transfer", HELP, __doc__, add_arguments, main)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The study's parser on its own (``main`` given an argument list)."""
-    parser = argparse.ArgumentParser(prog="cli.py experiment transfer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
+    return standalone_parser("cli.py experiment transfer", __doc__, add_arguments)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
