@@ -7,9 +7,9 @@ from typing import Literal
 import torch
 
 from .architectures.base import OrchardNet
-from .checkpoint_io import CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
+from .checkpoint_io import CheckpointError, checkpoint_state_dict, read_checkpoint
 
-__all__ = ["CheckpointError", "checkpoint_arch", "describe_mismatch", "load_weights", "read_state_dict"]
+__all__ = ["CheckpointError", "describe_mismatch", "load_weights", "read_state_dict"]
 
 
 ResetHead = Literal["classifier", "all"]
@@ -18,15 +18,6 @@ ResetHead = Literal["classifier", "all"]
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The network weights in a Lightning checkpoint (``net.*`` keys) or a plain state dict (read as data)."""
     return checkpoint_state_dict(read_checkpoint(path))
-
-
-def checkpoint_arch(path: str | Path) -> str | None:
-    """The architecture name recorded in a Lightning checkpoint's hyper-parameters, if any.
-
-    Raises:
-        CheckpointError: the file is missing, unreadable or refused (see :func:`read_checkpoint`).
-    """
-    return checkpoint_hparams(read_checkpoint(path)).get("arch")
 
 
 def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], keys: set[str]) -> str:
