@@ -10,7 +10,7 @@ and the studies' tools are subcommands beside it::
     python cli.py models [--num-classes N] [--json]
     python cli.py data synth|download ...
     python cli.py export ...
-    python cli.py benchmark latency|training|frameworks ...
+    python cli.py benchmark latency|training|frameworks|workers ...
     python cli.py experiment transfer|latency ...
     python cli.py demo
 
@@ -35,6 +35,7 @@ def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     from benchmarks.frameworks import command as frameworks_benchmark
     from benchmarks.latency import options as latency_benchmark
     from benchmarks.training import command as training_benchmark
+    from benchmarks.workers import command as workers_benchmark
     from common.commands import add_group
     from datamodules import data_cli
     from experiments import cli as experiment_cli
@@ -59,6 +60,7 @@ def _tree() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     latency_benchmark.add_parser(bench)
     training_benchmark.add_parser(bench)
     frameworks_benchmark.add_parser(bench)
+    workers_benchmark.add_parser(bench)
     experiment_cli.add_parser(sub)
     demo.add_parser(sub)
     return parser, sub

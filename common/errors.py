@@ -6,8 +6,10 @@ imports no orchard package.
 """
 from __future__ import annotations
 
+import errno
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Optional
 
 EXIT_BAD_INPUT = 2
 
@@ -24,7 +26,27 @@ class OutputFolderError(OrchardError):
     """An output folder that may not be written or replaced (a file, or it holds someone else's files)."""
 
 
-def _root_cause(e: BaseException) -> BaseException:
+def one_line(error: BaseException) -> str:
+    """The error's message on one line: the orchard error that caused it as it reads on the command line,
+    any other error prefixed with its type."""
+    error = root_cause(error)
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if isinstance(error, OrchardError) else f"{type(error).__name__}: {text}"
+
+
+def unwritable(e: OSError, out: Path) -> Optional[OutputFolderError]:
+    """An OSError writing inside the output folder ``out`` (read-only, full, a file in the way) as one line.
+
+    ``None`` when the error concerns another file and is not a full or read-only disk.
+    """
+    name = e.filename if isinstance(e.filename, str) else None
+    inside = name is not None and (Path(name).resolve() == out.resolve() or out.resolve() in Path(name).resolve().parents)
+    if not inside and e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        return None
+    return OutputFolderError(f"cannot write {name or out} (--out {out}): {e.strerror or e}")
+
+
+def root_cause(e: BaseException) -> BaseException:
     """The first :class:`OrchardError` in ``e``'s chain of causes (``e`` itself when there is none)."""
     seen = set()
     cur: BaseException | None = e
@@ -44,7 +66,7 @@ def run_guarded(fn: Callable[[], int | None]) -> int:
     except SystemExit:
         raise
     except BaseException as e:  # noqa: BLE001 - re-raised unless it is an expected error
-        cause = _root_cause(e)
+        cause = root_cause(e)
         if isinstance(cause, OrchardError):
             print(f"error: {cause}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -63,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds files orchard did not write")
     parser.add_argument("--runs-dir", default="runs/latency", help="training runs and checkpoints (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="architectures trained and exported at once (default: "
+                        "%(default)s, one after another here); more, or --ray-address, makes each a Ray task. Timing "
+                        "always runs alone, after them")
+    parser.add_argument("--threads-per-run", type=int, default=None, help="CPUs each Ray task reserves and its torch "
+                        "threads (default: 1 on Ray; torch's own here)")
+    parser.add_argument("--ray-address", help="join this Ray cluster ('auto', 'ray://host:10001') instead of starting "
+                        "Ray here; nodes must see orchard, --data-root, --out and --runs-dir at the same paths")
+    parser.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each training task reserves (default: 0)")
 
 
 def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
@@ -77,11 +85,11 @@ def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
 def train(arch: str, args: argparse.Namespace) -> dict:
     """Fit ``arch`` through orchard's LightningCLI (``fit_stage``) in this process; returns timing and the best
     checkpoint (its validation accuracy; the export measures the test accuracy)."""
-    from lightning_modules.trainer import StageSettings, fit_stage
+    from lightning_modules.trainer import StageSettings, fit_stage, gpu_args
 
-    extra = []
+    extra = gpu_args(args.gpus_per_run)
     if args.lr_schedule == "cosine":  # LightningCLI's own optimizer + scheduler groups (Adam as the model's)
-        extra = ["--optimizer=torch.optim.Adam", f"--optimizer.lr={args.lr}", "--optimizer.fused=true",
+        extra += ["--optimizer=torch.optim.Adam", f"--optimizer.lr={args.lr}", "--optimizer.fused=true",
                  "--lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR", f"--lr_scheduler.T_max={args.epochs}"]
     settings = StageSettings(
         arch=arch, seed=args.seed, epochs=args.epochs, data_class="datamodules.Fruits360DataModule",
@@ -97,25 +105,91 @@ def train(arch: str, args: argparse.Namespace) -> dict:
             "epochs": result.epochs, "images_per_second": result.images_per_second}
 
 
-def train_and_export(arch: str, args: argparse.Namespace, dm, models_dir: Path, training: dict, failures: list[dict]):
-    """Train ``arch`` and export its best checkpoint; the :class:`LatencyModel`, or ``None`` with a failure row added."""
-    from benchmarks.latency.models import failure, from_export_dir
-    from export.source import export_from_source, load_checkpoint_model
+def train_and_export(arch: str, args: argparse.Namespace, models_dir: Path, dm=None, *, progress=None) -> dict:
+    """Train ``arch`` and export its best checkpoint (here or as a Ray task; ``dm=None`` builds the data here).
 
-    stage = "train"
+    Returns ``{"arch", "training", "model"}``, or ``{"arch", "failure"}`` naming the stage that failed.
+    """
+    from benchmarks.latency.models import failure, from_export_dir
+    from export.source import build_datamodule, export_from_source, load_checkpoint_model
+
+    if args.threads_per_run:
+        import torch
+
+        torch.set_num_threads(args.threads_per_run)
+    stage, training = "train", None
     try:
+        if progress is not None:
+            progress.started(arch, args.epochs, 0, "")
         print(f"== {arch}: train {args.epochs} epoch(s)", flush=True)
-        training[arch] = train(arch, args)
+        training = train(arch, args)
         stage = "export"
-        print(f"== {arch}: export {training[arch]['best_checkpoint']}", flush=True)
-        source = load_checkpoint_model(training[arch]["best_checkpoint"], arch)
+        print(f"== {arch}: export {training['best_checkpoint']}", flush=True)
+        if dm is None:
+            dm = build_datamodule(None, args.data_root, grouping=GROUPINGS[args.grouping], per_class=args.per_class,
+                                  seed=args.seed)
+        source = load_checkpoint_model(training["best_checkpoint"], arch)
         export_from_source(source, models_dir / arch, dm, test=args.max_images, seed=args.seed, verbose=False)
         model = from_export_dir(models_dir / arch, tuple(args.precisions))
     except Exception as e:  # noqa: BLE001 - one architecture's failure is reported beside the others
-        failures.append(failure(arch, stage, e))
-        print(f"== {arch}: {stage} failed: {failures[-1]['reason']}", flush=True)
-        return None
-    return model
+        row = failure(arch, stage, e)
+        print(f"== {arch}: {stage} failed: {row['reason']}", flush=True)
+        return {"arch": arch, "training": training, "failure": row}
+    return {"arch": arch, "training": training, "model": model}
+
+
+class _Lines:
+    """The study's progress on plain lines: which architecture started where."""
+
+    def started(self, key: str, total: int, done: int, where: str) -> None:
+        if where:
+            print(f"== {key}: train and export on {where}", flush=True)
+
+    def advanced(self, key: str, done: int, info: str) -> None:
+        pass
+
+
+def prepare_models(args: argparse.Namespace, dm, models_dir: Path) -> tuple[dict, list, list[dict], dict]:
+    """Every architecture trained and exported, here in order or as Ray tasks side by side.
+
+    Returns ``(training, models, failures, engine)``; timing is left to the caller, which runs it
+    alone so that no other work shares the cores it measures.
+    """
+    import contextlib
+
+    from experiments.engine.jobs import Task
+    from experiments.engine.local import LocalExecutor
+    from experiments.engine.scheduler import run_graph
+
+    results: dict[str, dict] = {}
+    if args.workers == 1 and args.ray_address is None:
+        executor_cm = contextlib.nullcontext(LocalExecutor(_Lines()))
+        make = lambda arch, upstream: Task(arch, train_and_export, (arch, args, models_dir, dm))  # noqa: E731
+    else:
+        from experiments.engine.ray_executor import RayExecutor
+
+        executor_cm = RayExecutor(_Lines(), args.workers, args.threads_per_run or 1, args.gpus_per_run, args.ray_address)
+        runs_dir = Path(args.runs_dir)
+        make = lambda arch, upstream: Task(arch, train_and_export, (arch, args, models_dir.resolve()),  # noqa: E731
+                                           log=runs_dir / arch / "run.log")
+    failures: list[dict] = []
+
+    def on_outcome(outcome) -> None:
+        if outcome.ok:
+            results[outcome.key] = {**outcome.value, "worker": outcome.worker}
+        else:
+            failures.append({"model": outcome.key, "stage": "train", "reason": outcome.error, "error": "WorkerError"})
+
+    with executor_cm as executor:
+        engine = executor.describe()
+        if engine["engine"] == "ray":
+            print(f"== training and exporting on Ray ({engine['address']}, {executor.slots} at once, "
+                  f"started in {engine['start_seconds']:.1f} s)", flush=True)
+        run_graph(list(args.arch), {}, make, executor, on_outcome)
+    training = {a: {**r["training"], "worker": r["worker"]} for a, r in results.items() if r.get("training")}
+    models = [results[a]["model"] for a in args.arch if "model" in results.get(a, {})]
+    failures += [results[a]["failure"] for a in args.arch if "failure" in results.get(a, {})]
+    return training, models, failures, engine
 
 
 def main(args: argparse.Namespace | list[str]) -> int:
@@ -132,6 +206,8 @@ def main(args: argparse.Namespace | list[str]) -> int:
         check_name(arch)
     out = Path(args.out)
     check_out_dir(out, OUTPUTS, args.overwrite)
+    if args.workers < 1 or (args.threads_per_run is not None and args.threads_per_run < 1) or args.gpus_per_run < 0:
+        raise OrchardError("--workers and --threads-per-run must be at least 1, --gpus-per-run not negative")
     if (min(args.threads) < 1 or args.runs < 1 or args.epochs < 1 or args.warmup < 0 or args.photos < 0
             or (args.max_images is not None and args.max_images < 1)):
         raise OrchardError("--threads, --runs, --epochs and --max-images must be positive, --warmup and --photos "
@@ -140,15 +216,11 @@ def main(args: argparse.Namespace | list[str]) -> int:
                           seed=args.seed)
     say_data(dm)
     command = "python cli.py experiment latency " + shlex.join(argv)
-    training, models, failures = {}, [], []
     t_start = time.perf_counter()
     with atomic_dir(out, own=OUTPUTS, overwrite=args.overwrite) as tmp:
-        for arch in args.arch:
-            model = train_and_export(arch, args, dm, tmp / "models", training, failures)
-            if model is not None:
-                models.append(model)
+        training, models, failures, engine = prepare_models(args, dm, tmp / "models")
         print("== timing", flush=True)
-        extra = {"training": training,
+        extra = {"training": training, "engine": engine,
                  "experiment": {"epochs": args.epochs, "per_class": args.per_class, "grouping": args.grouping,
                                 "classes": dm.num_classes, "batch_size": args.batch_size, "lr": args.lr,
                                 "lr_schedule": args.lr_schedule,

@@ -158,6 +158,19 @@ def cli_args(config: Union[None, PathLike, Sequence[PathLike]], overrides: Stage
     return args + list(s.extra_args)
 
 
+def gpu_args(gpus: float) -> list[str]:
+    """Trainer arguments for a run that reserves ``gpus`` GPUs: those devices, and Lightning's DDP over several.
+
+    ``ddp_spawn`` rather than ``ddp``: the run may be a Ray task or part of a study process, whose
+    command line Lightning's ``ddp`` launcher would start again once per device.
+    """
+    if not gpus:
+        return []
+    devices = max(1, int(gpus))
+    args = ["--trainer.accelerator", "gpu", "--trainer.devices", str(devices)]
+    return args + (["--trainer.strategy", "ddp_spawn"] if devices > 1 else [])
+
+
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Lightning's banners, tips and the warnings a stage expects hidden (unless ``--verbose``)."""

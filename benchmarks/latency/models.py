@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from common.errors import OrchardError
+from common.errors import OrchardError, one_line
 from export.bridge import ONNX_FILE, REPORT_FILE
 from export.tflite_runtime import check_tflite_file, load_interpreter
 
@@ -93,19 +93,6 @@ def infer_variant(path: Path) -> tuple[str, str]:
 def failure(model: str, stage: str, error: BaseException) -> dict:
     """A row for a model that could not be trained, exported, loaded or timed: what, where, why (one line)."""
     return {"model": model, "stage": stage, "reason": one_line(error), "error": type(error).__name__}
-
-
-def one_line(error: BaseException) -> str:
-    """The error's message on one line (the orchard error that caused it, when there is one)."""
-    cur, seen = error, set()
-    while cur is not None and id(cur) not in seen:  # the first OrchardError in the chain says it best
-        if isinstance(cur, OrchardError):
-            error = cur
-            break
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if isinstance(error, OrchardError) else f"{type(error).__name__}: {text}"
 
 
 def _network_for(report: dict) -> tuple[nn.Module | None, str | None]:

@@ -37,12 +37,17 @@ class KillSwitch(pl.Callback):
 
     Armed only by ``ORCHARD_STUDY_KILL_AT=<run_id>:<epoch>``: the resumability tests use it to
     kill a study for real (no clean-up, no flush) in the middle of a run, after ``last.ckpt``
-    of the previous epoch was written.
+    of the previous epoch was written. A fit that resumes at or after that epoch is left alone,
+    so a retry (a Ray task rerun after its worker died) finishes the run.
     """
 
     def __init__(self, run_id: str, epoch: int) -> None:
         self.run_id = run_id
         self.epoch = epoch
+        self.armed = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.armed = trainer.current_epoch < self.epoch
 
     @classmethod
     def from_env(cls, run_id: str) -> "KillSwitch | None":
@@ -50,5 +55,5 @@ class KillSwitch(pl.Callback):
         return cls(run_id, int(epoch)) if target == run_id and epoch.isdigit() else None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
-        if trainer.current_epoch == self.epoch and batch_idx == 0:
+        if self.armed and trainer.current_epoch == self.epoch and batch_idx == 0:
             os.kill(os.getpid(), signal.SIGKILL)

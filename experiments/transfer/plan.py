@@ -49,6 +49,9 @@ class StudyOptions:
     stages: tuple[str, ...] = STAGES
     fit_args: list[str] = field(default_factory=list)
     threads: Optional[int] = None  # torch intra-op threads (None: torch's default, one per core)
+    workers: int = 1  # runs at once; above 1 (or with an address) they are Ray tasks
+    ray_address: Optional[str] = None  # None: Ray starts on this machine when workers > 1
+    gpus_per_run: float = 0  # GPUs each run reserves and trains on (DDP when more than one)
 
     @property
     def runs_dir(self) -> Path:
@@ -92,7 +95,7 @@ def planned_epochs(spec: RunSpec, options: StudyOptions) -> int:
 
 def stage_settings(spec: RunSpec, options: StudyOptions, init_from: Optional[Path]) -> StageSettings:
     """One run's settings on top of its stage's config; its files go to ``runs_dir/<run_id>/fit``."""
-    from lightning_modules.trainer import StageSettings
+    from lightning_modules.trainer import StageSettings, gpu_args
 
     if spec.stage == "stage1":
         data: dict = {"root": options.cifar_root, "dataset": options.cifar_dataset}
@@ -111,7 +114,8 @@ def stage_settings(spec: RunSpec, options: StudyOptions, init_from: Optional[Pat
         model["init_from"] = str(init_from)
     return StageSettings(arch=options.arch, seed=spec.seed, epochs=planned_epochs(spec, options), data=data,
                          model=model, log_dir=options.runs_dir, log_name=spec.run_id, log_version="fit",
-                         extra_args=list(options.fit_args))
+                         extra_args=gpu_args(options.gpus_per_run) + list(options.fit_args))
+
 
 
 def stage_config(spec: RunSpec) -> Path:

@@ -166,8 +166,27 @@ def _feature_cache_note(runs: list[dict[str, Any]]) -> list[str]:
             "(`--fit-arg=--model.feature_cache=false` turns it off).", ""]
 
 
-def render_report(records: list[dict[str, Any]], machine: dict[str, Any], options: dict[str, Any], command: str) -> str:
-    """``report.md``: the paper's Tables 2-5 with our runs beside the paper's figures, then the speedups."""
+def _engine_lines(engine: Optional[dict[str, Any]]) -> list[str]:
+    if not engine or engine.get("engine") != "ray":
+        return ["Runs: one after another in one process.", ""]
+    return [f"Runs: Ray {engine.get('ray_version')} ({engine.get('address')}, {engine.get('nodes')} node(s), "
+            f"{engine.get('cluster_cpus')} CPUs), {engine.get('workers')} at once with {engine.get('threads_per_run')} "
+            f"thread(s) each; each run's host and worker are in `results.json`.", ""]
+
+
+def _failure_lines(failures: Optional[dict[str, str]]) -> list[str]:
+    if not failures:
+        return []
+    return ["## Failed runs", "", "| run | reason |", "|---|---|",
+            *[f"| {key} | {reason} |" for key, reason in failures.items()], ""]
+
+
+def render_report(records: list[dict[str, Any]], machine: dict[str, Any], options: dict[str, Any], command: str,
+                  engine: Optional[dict[str, Any]] = None, failures: Optional[dict[str, str]] = None) -> str:
+    """``report.md``: the paper's Tables 2-5 with our runs beside the paper's figures, then the speedups.
+
+    ``engine`` (where the runs executed) and ``failures`` (run -> reason) add their own lines.
+    """
     target = options["target_accuracy"]
     summary = summarize(records, target)
     ratios = speedups(summary, options["n"])
@@ -180,6 +199,7 @@ def render_report(records: list[dict[str, Any]], machine: dict[str, Any], option
         f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores; torch threads per run: {threads_line(records)}), "
         f"GPU: {machine.get('gpu') or 'none'}; "
         f"torch {versions.get('torch')}, pytorch-lightning {versions.get('pytorch-lightning')}, Python {machine.get('python')}.", "",
+        *_engine_lines(engine),
         f"Architecture `{options['arch']}`. Train time is the `TrainingTimer`'s: training epochs only, validation and "
         "testing excluded. Test accuracy is read after the last epoch (the paper's fixed-epoch reading); "
         f"time to target is the training time until validation accuracy first reached {100 * target:g} %.", "",
@@ -207,6 +227,7 @@ def render_report(records: list[dict[str, Any]], machine: dict[str, Any], option
         f"{10 * 104.8 / (1449.7 + 310 + 10 * 8.5):.2f}x (N = 10) |",
         f"| test accuracy, stage 3 - scratch (points) | {gain} | +1.5 |",
         "",
+        *_failure_lines(failures),
         "Stages 1 and 2 are paid once; every further task that starts from stage 2 costs only a stage-3 run.", "",
         *_feature_cache_note(summary["stage3"].runs),
         "Each run's files (config.yaml, metrics.csv, timing.json, checkpoints/) are in `runs/<stage>-seed<N>/fit/`; "

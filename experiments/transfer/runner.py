@@ -25,12 +25,13 @@ from typing import Any, Optional
 import torch
 
 from common.atomic import write_json_atomic
-from common.errors import OrchardError
+from common.errors import OrchardError, unwritable
+from experiments.engine.jobs import Progress, where
 from lightning_modules.trainer import finished_epochs, fit_stage
 
 from .callbacks import EpochHistory, KillSwitch
 from .plan import RunSpec, StudyOptions, fit_args, planned_epochs, stage_config, stage_settings
-from .progress import StudyDisplay
+from .progress import EpochReporter
 
 RECORD = "record.json"
 ARGS = "args.json"
@@ -207,16 +208,35 @@ def _merge_earlier_metrics(fit_dir: Path) -> None:
     earlier.unlink()
 
 
-def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], display: StudyDisplay, index: int) -> dict[str, Any]:
-    """Fit (or resume) and test one run; write and return its record."""
+def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], *, progress: Progress) -> dict[str, Any]:
+    """Fit (or resume) and test one run, reporting its epochs to ``progress``; write and return its record.
+
+    Here or on a Ray worker: everything it needs is in its arguments and on disk.
+
+    Raises:
+        OutputFolderError: the study folder cannot be written (no other run could be either).
+    """
+    try:
+        return _execute(options, spec, init_from, progress)
+    except OSError as e:
+        failure = unwritable(e, options.out)
+        if failure is None:
+            raise
+        raise failure from e
+
+
+def _execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], progress: Progress) -> dict[str, Any]:
+    if options.threads:
+        torch.set_num_threads(options.threads)
     args, resume, done = prepare(options, spec, init_from)
+    started_at = time.time()
     wall_t0 = time.perf_counter()
     history = EpochHistory()
-    extra = [history, display.callback()]
+    extra = [history, EpochReporter(progress, spec.run_id)]
     kill = KillSwitch.from_env(spec.run_id)
     if kill is not None:
         extra.append(kill)
-    display.start_run(index, spec, planned_epochs(spec, options), done_epochs=done)
+    progress.started(spec.run_id, planned_epochs(spec, options), done, "")
     fit = fit_stage(stage_config(spec), stage_settings(spec, options, init_from), callbacks=extra, ckpt_path=resume)
     _merge_earlier_metrics(fit.log_dir)
     model, data, log_dir = fit.model, fit.datamodule, fit.log_dir
@@ -247,10 +267,13 @@ def execute(options: StudyOptions, spec: RunSpec, init_from: Optional[Path], dis
                  "test_images": int(data.splits["test"][0].shape[0])},
         "resumed_from_epoch": done or None,
         "wall_seconds": time.perf_counter() - wall_t0,
+        "started_at": started_at,  # Unix times: when each run ran, beside the others
+        "finished_at": time.time(),
         "log_dir": relative_to_out(options, log_dir),
         "config": relative_to_out(options, log_dir / "config.yaml"),
         "device": fit.device,
         "threads": torch.get_num_threads(),
+        "worker": where(),
         "settings": settings_of(args),
     }
     write_json_atomic(run_dir(options, spec) / RECORD, record)

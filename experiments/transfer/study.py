@@ -22,8 +22,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import errno
 import shlex
 import sys
 import traceback
@@ -32,7 +32,7 @@ from typing import Any, Optional
 
 from common.atomic import write_json_atomic, write_text_atomic
 from common.commands import add_command, standalone_parser
-from common.errors import OrchardError, OutputFolderError
+from common.errors import OrchardError, OutputFolderError, unwritable
 
 from .plan import STAGES, RunSpec, StudyOptions, plan, planned_epochs
 
@@ -83,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--threads", type=int, help="torch threads for every run (default: torch's, one per core; on a machine "
         "shared with other jobs, 1 avoids oversubscribed cores that slow training several-fold)")
     add("--out", default="reports/transfer", help="output folder (default: %(default)s)")
+    add("--workers", type=int, default=1, help="runs at once (default: %(default)s: one after another in this "
+        "process); more, or --ray-address, runs them as Ray tasks, each reserving --threads CPUs")
+    add("--ray-address", help="join this Ray cluster ('auto', or 'ray://host:10001') instead of starting Ray here; "
+        "every node must see orchard, the data roots and --out at the same paths")
+    add("--gpus-per-run", type=float, default=0, help="GPUs each run reserves and trains on (Lightning's DDP over "
+        "more than one; default: %(default)s, CPU)")
 
 
 def options_from_args(args: argparse.Namespace) -> StudyOptions:
@@ -106,13 +112,18 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         cifar_root=pick("cifar_root", "data/cifar-synthetic"), cifar_dataset=pick("cifar_dataset", "cifar100"),
         epochs=epochs, per_class=pick("per_class"), stage2_per_class=pick("stage2_per_class"),
         cifar_per_class=pick("cifar_per_class"), batch_size=args.batch_size, target_accuracy=args.target_accuracy,
-        out=Path(args.out), stages=stages, fit_args=list(args.fit_arg), threads=args.threads)
+        out=Path(args.out), stages=stages, fit_args=list(args.fit_arg), threads=args.threads, workers=args.workers,
+        ray_address=args.ray_address, gpus_per_run=args.gpus_per_run)
     if options.n < 1:
         raise OrchardError(f"--n must be at least 1, got {options.n}")
     if not 0.0 < options.target_accuracy <= 1.0:
         raise OrchardError(f"--target-accuracy is a fraction in (0, 1], got {options.target_accuracy}")
     if options.threads is not None and options.threads < 1:
         raise OrchardError(f"--threads must be at least 1, got {options.threads}")
+    if options.workers < 1:
+        raise OrchardError(f"--workers must be at least 1, got {options.workers}")
+    if options.gpus_per_run < 0:
+        raise OrchardError(f"--gpus-per-run must not be negative, got {options.gpus_per_run}")
     if options.out.exists() and not options.out.is_dir():
         raise OrchardError(f"--out {options.out} is a file, not a folder")
     return options
@@ -161,8 +172,13 @@ def upstream_checkpoint(spec: RunSpec, records: dict[RunSpec, dict], options: St
     return in_out(options, record["checkpoint"])
 
 
-def write_outputs(options: StudyOptions, records: list[dict], command: str, with_plot: bool) -> None:
-    """``results.json`` and ``report.md`` (atomically), and the plot."""
+def write_outputs(options: StudyOptions, records: list[dict], command: str, engine: dict, failures: dict[str, str],
+                  with_plot: bool) -> None:
+    """``results.json`` and ``report.md`` (atomically), and the plot.
+
+    ``engine`` says where the runs executed (local or Ray, workers); ``failures`` maps the runs that
+    failed to their one-line reason.
+    """
     from common.machine import machine_info
 
     from .report import PAPER_SPEEDUP, render_report, speedups, summarize
@@ -173,66 +189,114 @@ def write_outputs(options: StudyOptions, records: list[dict], command: str, with
     summary = {s: v.as_dict() for s, v in stages.items()}
     # scratch / stage 3: total train time, time to the target accuracy (equal quality), and the paper's 12.3x
     ratios = {**speedups(stages, options.n), "paper_train_time": PAPER_SPEEDUP}
-    write_json_atomic(options.out / "results.json", {"machine": machine, "command": command, "options": settings,
-                                                     "summary": summary, "speedups": ratios, "runs": records})
-    write_text_atomic(options.out / "report.md", render_report(records, machine, settings, command))
+    write_json_atomic(options.out / "results.json", {"machine": machine, "command": command, "engine": engine,
+                                                     "options": settings, "summary": summary, "speedups": ratios,
+                                                     "runs": records, "failures": failures})
+    write_text_atomic(options.out / "report.md", render_report(records, machine, settings, command, engine, failures))
     if with_plot and records:
         from .plot import plot_study
 
         plot_study(records, options.out / "transfer.png", options.target_accuracy, options.n)
 
 
+class RunsFailedError(OrchardError):
+    """Some runs of the study failed (the others finished and are reported)."""
+
+
+def make_executor(options: StudyOptions, display: Any):
+    """The engine the runs execute on: here, in order (``--workers 1``, no address), or Ray."""
+    from experiments.engine.local import LocalExecutor
+
+    if options.workers == 1 and options.ray_address is None:
+        return contextlib.nullcontext(LocalExecutor(display))
+    from experiments.engine.ray_executor import RayExecutor
+
+    return RayExecutor(display, options.workers, options.threads or 1, options.gpus_per_run, options.ray_address)
+
+
 def run_study(options: StudyOptions, command: str) -> list[dict]:
-    """Run (or resume) every planned run and write the outputs; returns the records in plan order."""
+    """Run (or resume) every planned run and write the outputs; returns the records in plan order.
+
+    Runs start once their upstream run has finished (scratch seeds need nothing; stage 1 ->
+    stage 2 -> the stage-3 seeds), on the engine :func:`make_executor` picks. A run that fails is
+    reported beside the others' results; its dependents are not attempted.
+
+    Raises:
+        RunsFailedError: after the outputs are written, when any run failed.
+    """
     import torch
+
+    from experiments.engine.jobs import Outcome, Task
+    from experiments.engine.scheduler import run_graph
 
     from .progress import StudyDisplay
     from .runner import RECORD, DamagedRecordError, execute, load_record, run_dir
 
     runs = plan(options)
+    by_id = {spec.run_id: spec for spec in runs}
     planned = [(spec, planned_epochs(spec, options)) for spec in runs]
     records: dict[RunSpec, dict] = {}
+    failures: dict[str, str] = {}
     other_threads: list[str] = []
     options.out.mkdir(parents=True, exist_ok=True)
-    with StudyDisplay(planned) as display:
+    threads = options.threads or torch.get_num_threads()
+
+    def make_task(key: str, upstream: dict[str, Any]) -> Task | Outcome:
+        spec = by_id[key]
+        if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
+            return Outcome(key, skipped=True)  # not asked for now: no record, nothing to report
+        init_from = upstream_checkpoint(spec, records, options)
+        try:
+            record = load_record(options, spec, init_from)
+        except DamagedRecordError as e:
+            display.print(f"{spec.run_id:<14} {e}: redone from its last checkpoint")
+            record = None
+        if record is not None:
+            if record.get("threads") != threads:
+                other_threads.append(f"{spec.run_id} ({record.get('threads', '?')})")
+            return Outcome(key, value=record, skipped=True)
+        if spec.stage not in options.stages:
+            return Outcome(key, skipped=True)
+        return Task(key, execute, (options, spec, init_from), log=run_dir(options, spec) / "run.log")
+
+    def on_outcome(outcome: Outcome) -> None:
+        spec = by_id[outcome.key]
+        if not outcome.ok:
+            failures[outcome.key] = outcome.error
+            display.finish_run(spec, None, error=outcome.error)
+        elif outcome.value is not None:
+            records[spec] = {**outcome.value, "worker": {**outcome.value.get("worker", {}), **outcome.worker}} \
+                if not outcome.skipped else outcome.value
+            display.finish_run(spec, records[spec], skipped=outcome.skipped)
+            if local and not outcome.skipped:
+                write_outputs(options, list(records.values()), command, engine, failures, with_plot=False)
+        else:
+            display.finish_run(spec, None, skipped=True)
+
+    needs = {spec.run_id: (spec.upstream.run_id,) if spec.upstream else () for spec in runs}
+    with StudyDisplay(planned) as display, make_executor(options, display) as executor:
+        engine = executor.describe()
+        local = engine["engine"] == "local"
+        display.slots = executor.slots
+        where = "" if local else (f" on Ray ({engine['address']}, {executor.slots} at once, "
+                                  f"started in {engine['start_seconds']:.1f} s)")
         display.print(f"study 1 ({options.arch}): {len(runs)} runs ({options.n} scratch, stage 1, stage 2, "
-                      f"{options.n} stage 3) -> {options.out}")
-        for index, spec in enumerate(runs):
-            if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
-                continue
-            init_from = upstream_checkpoint(spec, records, options)
-            try:
-                record = load_record(options, spec, init_from)
-            except DamagedRecordError as e:
-                display.print(f"{spec.run_id:<14} {e}: redone from its last checkpoint")
-                record = None
-            if record is not None:
-                records[spec] = record
-                display.finish_run(index, spec, record, skipped=True)
-                if record.get("threads") != torch.get_num_threads():
-                    other_threads.append(f"{spec.run_id} ({record.get('threads', '?')})")
-                continue
-            if spec.stage not in options.stages:
-                continue
-            records[spec] = execute(options, spec, init_from, display, index)
-            display.finish_run(index, spec, records[spec])
-            write_outputs(options, list(records.values()), command, with_plot=False)
+                      f"{options.n} stage 3) -> {options.out}{where}")
+        if executor.slots < options.workers:
+            display.print(f"note: {executor.slots} runs at once, not {options.workers}: the cluster has "
+                          f"{engine.get('cluster_cpus')} CPUs for --threads {threads} each")
+        run_graph([s.run_id for s in runs], needs, make_task, executor, on_outcome)
         if other_threads:
             display.print(f"note: {len(other_threads)} earlier run(s) trained with another thread count than now "
-                          f"({torch.get_num_threads()}): {', '.join(other_threads)}; the report gives each run's own "
+                          f"({threads}): {', '.join(other_threads)}; the report gives each run's own "
                           "count; delete a run's folder to retime it")
     ordered = [records[s] for s in runs if s in records]
-    write_outputs(options, ordered, command, with_plot=True)
+    write_outputs(options, ordered, command, engine, failures, with_plot=True)
+    if failures:
+        lines = "; ".join(f"{k}: {v}" for k, v in failures.items())
+        raise RunsFailedError(f"{len(failures)} of {len(runs)} runs failed ({lines}); the other runs are in "
+                              f"{options.out / 'report.md'}")
     return ordered
-
-
-def _unwritable(e: OSError, out: Path) -> Optional[OutputFolderError]:
-    """An OSError writing inside ``--out`` (read-only, full, a file in the way) as one line; ``None`` otherwise."""
-    name = e.filename if isinstance(e.filename, str) else None
-    inside = name is not None and (Path(name).resolve() == out.resolve() or out.resolve() in Path(name).resolve().parents)
-    if not inside and e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
-        return None
-    return OutputFolderError(f"cannot write {name or out} (--out {out}): {e.strerror or e}")
 
 
 def run_architectures(options: StudyOptions, archs: list[str], command: str) -> tuple[dict[str, list[dict]], dict[str, str]]:
@@ -252,8 +316,8 @@ def run_architectures(options: StudyOptions, archs: list[str], command: str) -> 
         except OutputFolderError:
             raise
         except OSError as e:
-            if _unwritable(e, options.out):
-                raise _unwritable(e, options.out) from e
+            if unwritable(e, options.out):
+                raise unwritable(e, options.out) from e
             failures[arch] = _failure(sub, e)
         except Exception as e:  # noqa: BLE001 - one architecture's failure must not stop the others
             failures[arch] = _failure(sub, e)
@@ -264,9 +328,9 @@ def run_architectures(options: StudyOptions, archs: list[str], command: str) -> 
 
 def _failure(options: StudyOptions, e: BaseException) -> str:
     """One line for a failed architecture; an unexpected error's traceback goes to ``<arch>/error.log``."""
-    from common.errors import _root_cause
+    from common.errors import root_cause
 
-    cause = _root_cause(e)
+    cause = root_cause(e)
     if isinstance(cause, OrchardError):
         return str(cause)
     log = options.out / "error.log"
@@ -304,7 +368,7 @@ def main(args: argparse.Namespace | list[str]) -> int:
                 return _compare(options, archs, command)
             records = run_study(options, command)
     except OSError as e:
-        failure = _unwritable(e, options.out)
+        failure = unwritable(e, options.out)
         if failure is None:
             raise
         raise failure from e
