@@ -206,3 +206,25 @@ def test_a_killed_driver_leaves_a_study_the_rerun_finishes(study_args, sequentia
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     resumed = runs(out)["scratch-seed0"]
     assert resumed["epochs"] == 30 and resumed["resumed_from_epoch"]
+
+
+def test_the_study_view_counts_running_and_queued_runs_and_shares_the_eta_among_workers():
+    import io
+
+    from rich.console import Console
+
+    from experiments.transfer.plan import RunSpec
+    from experiments.transfer.progress import StudyDisplay
+
+    planned = [(RunSpec("scratch", s), 10) for s in range(3)]
+    with StudyDisplay(planned, console=Console(file=io.StringIO()), slots=2) as display:
+        display.eta.observe("scratch", 20.0, 10)  # 2 s per epoch
+        display.started("scratch-seed0", 10, 0, "hostA:1")
+        display.started("scratch-seed1", 10, 0, "hostB:2")
+        fields = display.progress.tasks[display.study_task].fields
+        assert fields["info"].startswith("2 running, 1 queued")
+        # three runs of 10 epochs at 2 s each, two at a time
+        assert display.remaining_seconds() == pytest.approx(3 * 10 * 2.0 / 2)
+        display.finish_run(RunSpec("scratch", 0), {"epochs": 10, "train_seconds": 1.0, "test_accuracy": 0.9})
+        assert display.progress.tasks[display.study_task].completed == 1
+        assert display.progress.tasks[display.study_task].fields["info"].startswith("1 running, 1 queued")
