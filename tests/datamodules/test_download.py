@@ -12,7 +12,7 @@ from datamodules import DataError, Fruits360DataModule
 from datamodules.cifar import download_cifar
 from datamodules.download import download_fruits360
 from datamodules.synthetic import make_synthetic_fruits
-from tests.conftest import run_cli
+from tests.helpers.cli import run_main
 
 
 def test_download_unpacks_an_archive_into_the_fruits360_layout(tmp_path):
@@ -41,11 +41,11 @@ def test_download_rejects_an_archive_without_the_layout(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_data_synth_command_writes_a_marked_folder(tmp_path):
+def test_data_synth_command_writes_a_marked_folder(tmp_path, capsys):
     root = tmp_path / "synth"
-    r = run_cli("data", "synth", "--root", str(root), "--train-per-class", "2", "--test-per-class", "1")
-    assert r.returncode == 0, r.stderr
-    assert "SYNTHETIC" in r.stdout and (root / "SYNTHETIC").is_file()
+    code, out, err = run_main(capsys, "data", "synth", "--root", root, "--train-per-class", "2", "--test-per-class", "1")
+    assert code == 0, err
+    assert "SYNTHETIC" in out and (root / "SYNTHETIC").is_file()
     assert len(list((root / "Training").iterdir())) >= 10
 
 
@@ -93,19 +93,22 @@ def test_cifar_download_checks_sha256_before_unpacking(tmp_path):
     assert list((tmp_path / "dl").iterdir()) == []
 
 
-def test_data_synth_force_replaces_only_a_synthetic_sample_holding_nothing_else(tmp_path):
+def test_data_synth_force_replaces_only_a_synthetic_sample_holding_nothing_else(tmp_path, capsys):
     user = tmp_path / "thesis"
     user.mkdir()
     (user / "thesis.txt").write_text("four years of work")
-    r = run_cli("data", "synth", "--root", str(user), "--force", "--train-per-class", "1", "--test-per-class", "1")
-    assert r.returncode == 2 and r.stderr.strip().startswith("error: ") and "not a synthetic sample" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and (user / "thesis.txt").read_text() == "four years of work"
+    code, _, err = run_main(capsys, "data", "synth", "--root", user, "--force", "--train-per-class", "1",
+                            "--test-per-class", "1")
+    assert code == 2 and err.strip().startswith("error: ") and "not a synthetic sample" in err
+    assert len(err.strip().splitlines()) == 1 and (user / "thesis.txt").read_text() == "four years of work"
 
     sample = make_synthetic_fruits(tmp_path / "sample", 1, 1, classes=["Apple Braeburn", "Pear"])
     (sample / "notes.txt").write_text("mine")
-    r = run_cli("data", "synth", "--root", str(sample), "--force", "--train-per-class", "1", "--test-per-class", "1")
-    assert r.returncode == 2 and "'notes.txt'" in r.stderr and (sample / "notes.txt").is_file()
+    code, _, err = run_main(capsys, "data", "synth", "--root", sample, "--force", "--train-per-class", "1",
+                            "--test-per-class", "1")
+    assert code == 2 and "'notes.txt'" in err and (sample / "notes.txt").is_file()
     (sample / "notes.txt").unlink()
-    r = run_cli("data", "synth", "--root", str(sample), "--force", "--train-per-class", "2", "--test-per-class", "1")
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_main(capsys, "data", "synth", "--root", sample, "--force", "--train-per-class", "2",
+                            "--test-per-class", "1")
+    assert code == 0, err
     assert len(list((sample / "Training").iterdir())) > 2 and sorted(p.name for p in tmp_path.iterdir()) == ["sample", "thesis"]

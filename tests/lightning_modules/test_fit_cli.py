@@ -10,6 +10,7 @@ import torch
 from lightning_modules import ImageClassifier, TrainingTimer
 from lightning_modules.lightning_cli import make_cli
 from tests.conftest import REPO, run_cli
+from tests.helpers.cli import run_main
 
 CONFIG = str(REPO / "configs" / "scratch_fruits3.yaml")
 
@@ -130,35 +131,40 @@ def test_timer_excludes_validation_time(tiny_fruits, tmp_path):
 
 
 # -- bad input, as a user meets it: one line, exit code 2 --------------------------------
+# through ``cli.main`` in this process (what ``python cli.py`` runs and exits with); the same cases
+# as a real process are in tests/test_bad_inputs.py's table.
 
-def _error_line(result) -> str:
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln.startswith("error:")]
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+def _error_line(code: int, err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    assert code == 2, err[-2000:]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
     return lines[0]
 
 
-def test_unknown_architecture_exits_2(tiny_fruits, tmp_path):
-    r = run_cli(*fit_args(tiny_fruits, tmp_path, "--model.arch", "resnet50", "--trainer.fast_dev_run", "true"))
-    assert "unknown architecture 'resnet50'" in _error_line(r)
+def test_unknown_architecture_exits_2(tiny_fruits, tmp_path, capsys):
+    code, _, err = run_main(capsys, *fit_args(tiny_fruits, tmp_path, "--model.arch", "resnet50",
+                                              "--trainer.fast_dev_run", "true"))
+    assert "unknown architecture 'resnet50'" in _error_line(code, err)
 
 
-def test_missing_data_root_exits_2(tmp_path):
-    r = run_cli("fit", "--config", CONFIG, "--data.init_args.root", str(tmp_path / "absent"), "--trainer.fast_dev_run", "true")
-    assert f"dataset root {tmp_path / 'absent'} does not exist" in _error_line(r)
+def test_missing_data_root_exits_2(tmp_path, capsys):
+    code, _, err = run_main(capsys, "fit", "--config", CONFIG, "--data.init_args.root", str(tmp_path / "absent"),
+                            "--trainer.fast_dev_run", "true")
+    assert f"dataset root {tmp_path / 'absent'} does not exist" in _error_line(code, err)
 
 
-def test_models_json_lists_every_architecture():
-    r = run_cli("models", "--json", "--num-classes", "5")
-    rows = {row["name"]: row for row in json.loads(r.stdout)}
+def test_models_json_lists_every_architecture(capsys):
+    code, out, _ = run_main(capsys, "models", "--json", "--num-classes", "5")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)}
     assert set(rows) == {"alexnet", "alexnet_separable", "mobilenet_v1", "mobilenet_v2"}
     assert rows["alexnet"]["trainable_params"] == 952_835 + 2 * 513
     assert rows["mobilenet_v2"]["output_shape"] == [1, 5]
 
 
-def test_unknown_subcommand_exits_2():
-    r = run_cli("frobnicate")
-    assert r.returncode == 2 and "unknown subcommand 'frobnicate'" in r.stderr
+def test_unknown_subcommand_exits_2(capsys):
+    code, _, err = run_main(capsys, "frobnicate")
+    assert code == 2 and "unknown subcommand 'frobnicate'" in err
 
 
 def test_label_smoothing_applies_to_the_training_loss():
