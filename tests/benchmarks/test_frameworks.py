@@ -174,19 +174,34 @@ def test_share_of_peak_is_paired_with_each_repeats_own_peak():
         return {"epoch_seconds": [2.0, 640 / images_per_second, 640 / images_per_second], "images": 1920, "epochs": 3,
                 "images_per_second": 1.0}
 
-    peaks = [{"matmul_gflops": 100.0, "matmul_gflops_bf16": 180.0}, {"matmul_gflops": 50.0, "matmul_gflops_bf16": 90.0}]
+    peaks = [{"matmul_gflops": 100.0, "matmul_gflops_best": 200.0, "matmul_gflops_bf16": 180.0},
+             {"matmul_gflops": 50.0, "matmul_gflops_best": 80.0, "matmul_gflops_bf16": 90.0}]
     ips = [40e9 / per_image, 20e9 / per_image]  # 40 % of each repeat's peak, though the machine halved its speed
     lim = limits("alexnet", 3, peaks, {"lightning": [run(i) for i in ips]})
     assert lim["fraction_of_peak"]["lightning"] == pytest.approx(0.4)
     assert lim["fraction_of_peak_per_repeat"]["lightning"]["values"] == pytest.approx([0.4, 0.4])
-    assert lim["matmul_gflops"] == 75.0 and lim["matmul_gflops_bf16"] == 135.0
+    assert lim["fraction_of_best_peak"]["lightning"] == pytest.approx((0.2 + 0.25) / 2)
+    assert lim["matmul_gflops"] == 75.0 and lim["matmul_gflops_best"] == 140.0 and lim["matmul_gflops_bf16"] == 135.0
 
 
 def test_the_peak_is_sampled_once_per_turn():
     from benchmarks.frameworks.worker import sample_peak
 
     turns, speeds = [], iter([10.0, 30.0, 20.0, 99.0])
-    result = sample_peak(lambda seconds, dtype="float32": next(speeds), {"seconds": 0.1, "rounds": 3}, turns.append)
+
+    def fake(seconds: float, dtype: str = "float32") -> dict:
+        sustained = next(speeds)
+        return {"sustained": sustained, "best": 2 * sustained}
+
+    result = sample_peak(fake, {"seconds": 0.1, "rounds": 3}, turns.append)
     assert turns == [0, 1, 2]  # waits for its turn before every sample but the first (Turns.between_epochs)
-    assert result["matmul_gflops_samples"] == [10.0, 30.0, 20.0] and result["matmul_gflops"] == 20.0
-    assert result["matmul_gflops_bf16"] == 99.0
+    assert [s["sustained"] for s in result["matmul_gflops_samples"]] == [10.0, 30.0, 20.0]
+    assert result["matmul_gflops"] == 20.0 and result["matmul_gflops_best"] == 40.0
+    assert result["matmul_gflops_bf16"] == 99.0 and result["matmul_gflops_bf16_best"] == 198.0
+
+
+def test_the_sustained_peak_counts_every_product_and_the_best_one_the_fastest():
+    from benchmarks.frameworks.worker import matmul_gflops
+
+    peak = matmul_gflops(n=128, seconds=0.05)
+    assert 0 < peak["sustained"] <= peak["best"]
