@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "threads (default: 1 on Ray; torch's own here)")
     parser.add_argument("--ray-address", help="join this Ray cluster ('auto', 'ray://host:10001') instead of starting "
                         "Ray here; nodes must see orchard, --data-root, --out and --runs-dir at the same paths")
-    parser.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each training task reserves (default: 0)")
+    parser.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each training task reserves and trains on: up to 1 (default: 0)")
 
 
 def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
@@ -197,6 +197,7 @@ def main(args: argparse.Namespace | list[str]) -> int:
     from benchmarks.latency.command import OUTPUTS, run_latency, say_failures
     from export.source import build_datamodule, say_data
     from lightning_modules.architectures import check_name, list_models
+    from lightning_modules.trainer import gpu_args
 
     argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", None) or [])
     args = apply_preset(build_parser().parse_args(args) if isinstance(args, list) else args)
@@ -208,6 +209,7 @@ def main(args: argparse.Namespace | list[str]) -> int:
     check_out_dir(out, OUTPUTS, args.overwrite)
     if args.workers < 1 or (args.threads_per_run is not None and args.threads_per_run < 1) or args.gpus_per_run < 0:
         raise OrchardError("--workers and --threads-per-run must be at least 1, --gpus-per-run not negative")
+    gpu_args(args.gpus_per_run)  # more than one GPU per run is refused before anything starts
     if (min(args.threads) < 1 or args.runs < 1 or args.epochs < 1 or args.warmup < 0 or args.photos < 0
             or (args.max_images is not None and args.max_images < 1)):
         raise OrchardError("--threads, --runs, --epochs and --max-images must be positive, --warmup and --photos "

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import pytorch_lightning as pl
 
+from common.errors import UsageError
 from common.output import verbose
 
 from .callbacks import TrainingTimer
@@ -159,16 +160,19 @@ def cli_args(config: Union[None, PathLike, Sequence[PathLike]], overrides: Stage
 
 
 def gpu_args(gpus: float) -> list[str]:
-    """Trainer arguments for a run that reserves ``gpus`` GPUs: those devices, and Lightning's DDP over several.
+    """Trainer arguments for a study run that reserves ``gpus`` GPUs (0: none; up to 1: one GPU, perhaps shared).
 
-    ``ddp_spawn`` rather than ``ddp``: the run may be a Ray task or part of a study process, whose
-    command line Lightning's ``ddp`` launcher would start again once per device.
+    A study run trains in the study's own process or in a Ray worker, where neither of Lightning's
+    multi-GPU launchers works: ``ddp`` starts the process's command line again per device, and
+    ``ddp_spawn`` leaves the timer's figures and the last checkpoint in the spawned processes. One
+    fit over several GPUs is ``python cli.py fit --trainer.devices N --trainer.strategy ddp``.
     """
     if not gpus:
         return []
-    devices = max(1, int(gpus))
-    args = ["--trainer.accelerator", "gpu", "--trainer.devices", str(devices)]
-    return args + (["--trainer.strategy", "ddp_spawn"] if devices > 1 else [])
+    if gpus > 1:
+        raise UsageError(f"--gpus-per-run {gpus:g}: a study run trains on at most one GPU (a fraction shares one); "
+                         "for one fit over several GPUs use `python cli.py fit --trainer.devices N --trainer.strategy ddp`")
+    return ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
 
 
 @contextmanager

@@ -87,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "process); more, or --ray-address, runs them as Ray tasks, each reserving --threads CPUs")
     add("--ray-address", help="join this Ray cluster ('auto', or 'ray://host:10001') instead of starting Ray here; "
         "every node must see orchard, the data roots and --out at the same paths")
-    add("--gpus-per-run", type=float, default=0, help="GPUs each run reserves and trains on (Lightning's DDP over "
-        "more than one; default: %(default)s, CPU)")
+    add("--gpus-per-run", type=float, default=0, help="GPUs each run reserves and trains on: up to 1 (a fraction "
+        "lets runs share a GPU; default: %(default)s, CPU)")
 
 
 def options_from_args(args: argparse.Namespace) -> StudyOptions:
@@ -124,6 +124,9 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         raise OrchardError(f"--workers must be at least 1, got {options.workers}")
     if options.gpus_per_run < 0:
         raise OrchardError(f"--gpus-per-run must not be negative, got {options.gpus_per_run}")
+    from lightning_modules.trainer import gpu_args
+
+    gpu_args(options.gpus_per_run)  # more than one GPU per run is refused here, before anything starts
     if options.out.exists() and not options.out.is_dir():
         raise OrchardError(f"--out {options.out} is a file, not a folder")
     return options

@@ -156,6 +156,8 @@ def test_a_stage_without_its_upstream_run_fails_in_one_line(study_args, tmp_path
     (["--n", "0"], "--n must be at least 1"),
     (["--target-accuracy", "95"], "--target-accuracy is a fraction"),
     (["--threads", "0"], "--threads must be at least 1"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--gpus-per-run", "2"], "a study run trains on at most one GPU"),
 ])
 def test_bad_options_fail_in_one_line(argv, message, capsys):
     assert cli.main(["experiment", "transfer", *argv]) == 2
