@@ -5,8 +5,9 @@ import json
 
 from benchmarks.latency.options import default_threads
 from benchmarks.latency.timing import round_ms, summarise, time_calls, time_first_and_runs
-from tests.helpers.export import EXPORT_ARCH, exported  # noqa: F401
+from tests.helpers.export import EXPORT_ARCH, exported, rejected_export  # noqa: F401
 from tests.conftest import run_cli
+from tests.helpers.cli import run_main
 
 STAT_KEYS = {"mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"}
 RESULT_KEYS = {"model", "runtime", "precision", "variant", "threads", "init_ms", "first_ms", "warmup", "runs_ms",
@@ -184,23 +185,23 @@ def test_out_holding_a_users_file_is_refused_unless_overwrite(exported, tmp_path
     assert sorted(p.name for p in out.iterdir()) == ["latency.png", "report.md", "results.json"]
 
 
-def test_experiment_continues_past_a_model_that_fails(tiny_fruits, tmp_path):
+def test_experiment_continues_past_a_model_that_fails(tiny_fruits, tmp_path, capsys):
     """Study 2 on the all-class task: alexnet_separable cannot be trained (a file stands where its run
     folder goes), alexnet is still trained, exported and timed; the failure is a row naming the
     architecture; thread counts default to 1 and the physical core count."""
     out, runs = tmp_path / "study2", tmp_path / "runs"
     runs.mkdir()
     (runs / "alexnet_separable").write_text("a file where the training run's folder should go")
-    proc = run_cli("experiment", "latency", "--arch", "alexnet_separable", "alexnet", "--epochs", "1",
-                   "--per-class", "16", "--data-root", str(tiny_fruits), "--runs", "3", "--warmup", "1",
-                   "--photos", "4", "--out", str(out), "--runs-dir", str(runs), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, stdout, stderr = run_main(capsys, "experiment", "latency", "--arch", "alexnet_separable", "alexnet",
+                                    "--epochs", "1", "--per-class", "16", "--data-root", tiny_fruits, "--runs", "3",
+                                    "--warmup", "1", "--photos", "4", "--out", out, "--runs-dir", runs)
+    assert code == 0, stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"]["grouping"] == "none" and results["experiment"]["classes"] == 13
     assert set(results["training"]) == {"alexnet"} and results["training"]["alexnet"]["epochs"] == 1
     [failed] = results["failures"]
     assert failed["model"] == "alexnet_separable" and failed["stage"] == "train" and failed["reason"]
-    assert "alexnet_separable (train) not timed" in proc.stdout
+    assert "alexnet_separable (train) not timed" in stdout
     ckpt = results["training"]["alexnet"]["best_checkpoint"]
     assert ckpt.startswith(str(runs))
     export = json.loads((out / "models" / "alexnet" / "export.json").read_text())
@@ -233,18 +234,13 @@ def test_experiment_bad_options_and_a_users_folder_fail_in_one_line_before_train
     assert not (tmp_path / "new").exists()
 
 
-def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(tiny_fruits, tmp_path, capsys):
-    """A real export whose every quantised attempt misses an unreachable gate: benchmark latency times
+def test_a_model_whose_int8_is_rejected_is_timed_in_float_with_the_reason(rejected_export, tmp_path, capsys):
+    """A real export whose every quantised attempt missed an unreachable gate: benchmark latency times
     its float32 model and shows the int8 row's reason and the ladder's attempts."""
     import cli
-    from export.parity import ParityThresholds
-    from export.source import export_from_source, load_checkpoint_model
-    from tests.helpers.export import lightning_style_checkpoint
 
-    ckpt = lightning_style_checkpoint(tmp_path / "best.ckpt", EXPORT_ARCH, tiny_fruits)
-    folder = tmp_path / "export"
-    report = export_from_source(load_checkpoint_model(ckpt), folder, data_root=tiny_fruits, calibration=8,
-                                thresholds=ParityThresholds(quantized_min_agreement=1.01), verbose=False)
+    folder = rejected_export["out"]
+    report = json.loads((folder / "export.json").read_text())
     assert report["quantization"]["deliverable"] is None and "int8" not in report["tflite"]
     out = tmp_path / "latency"
     assert cli.main(["benchmark", "latency", str(folder), "--runs", "2", "--warmup", "0", "--threads", "1",

@@ -14,6 +14,7 @@ import pytest
 from export.parity import ParityThresholds, quantized_failures
 from export.names import QUANT_VARIANTS
 from tests.conftest import REPO
+from tests.helpers.export import REJECTED_CALIBRATION_IMAGES
 
 FIGURES = {"top1_agreement": 0.995, "agreement_images": 9000, "cosine_min": 0.97, "test_accuracy": 0.95}
 
@@ -30,34 +31,26 @@ def test_gate_needs_agreement_and_accuracy_within_a_point_of_float32():
     assert "cosine" in quantized_failures(FIGURES, None, ParityThresholds(fresh_min_cosine=0.99), fresh_weights=True)[0]
 
 
-def test_nothing_passes_float_models_stay_reason_recorded_require_exits_2(tmp_path, tiny_fruits, capsys, monkeypatch):
+def test_nothing_passes_float_models_stay_reason_recorded_require_exits_2(rejected_export):
     """Fresh weights with an impossible closeness limit: every rung of the ladder is tried and rejected."""
-    import cli
-    import export.source as source
-
-    monkeypatch.setattr(source, "ParityThresholds", lambda: ParityThresholds(fresh_min_cosine=1.01))
-    out = tmp_path / "export"
-    capsys.readouterr()
-    code = cli.main(["export", "--arch", "mobilenet_v2", "--data-root", str(tiny_fruits), "--per-class", "8",
-                     "--calibration-images", "40", "--out", str(out), "--require", "int8"])
-    captured = capsys.readouterr()
-    assert code == 2
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: no quantised variant of mobilenet_v2 passed"), captured.err
+    out = rejected_export["out"]
+    assert rejected_export["code"] == 2
+    lines = rejected_export["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no quantised variant of mobilenet_v2 passed"), lines
     assert "--require int8" in lines[0]
-    assert "judged on output closeness" in captured.out and "no quantised model" in captured.out
+    assert "judged on output closeness" in rejected_export["stdout"] and "no quantised model" in rejected_export["stdout"]
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "labels.txt", "model.onnx",
                                                      "model_float16.tflite", "model_float32.tflite"]
     r = json.loads((out / "export.json").read_text())
     assert r["judged_on"] == "output_closeness_fresh_weights" and "int8" not in r["tflite"]
     q = r["quantization"]
-    assert q["deliverable"] is None and "cosine" in q["reason"] and q["calibration_images"] == 40
+    assert q["deliverable"] is None and "cosine" in q["reason"] and q["calibration_images"] == REJECTED_CALIBRATION_IMAGES
     assert [a["variant"] for a in q["attempts"]] == list(QUANT_VARIANTS)
     for a in q["attempts"]:
         assert not a["passed"] and a["failures"] and a["bytes"] > 0
     judged = [a for a in q["attempts"] if "cosine_min" in a]  # (the int16 kernels may refuse a fresh net)
     assert judged and all(0 < a["cosine_min"] < 1.01 and a["agreement_images"] == 13 * 32 for a in judged)
-    assert not list(tmp_path.glob(".export.*")), "hidden temporary export folder left behind"
+    assert not list(out.parent.glob(".export.*")), "hidden temporary export folder left behind"
 
 
 def test_a_missed_gate_falls_back_and_only_the_passing_rung_stays(tmp_path, tiny_fruits):
