@@ -6,7 +6,6 @@ import json
 from benchmarks.latency.options import default_threads
 from benchmarks.latency.timing import round_ms, summarise, time_calls, time_first_and_runs
 from tests.helpers.export import EXPORT_ARCH, exported, rejected_export  # noqa: F401
-from tests.conftest import run_cli
 from tests.helpers.cli import run_main
 
 STAT_KEYS = {"mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"}
@@ -68,11 +67,11 @@ def test_default_threads_are_one_and_the_physical_cores():
     assert 4 not in default_threads() or physical == 4
 
 
-def test_benchmark_an_export_folder(exported, tmp_path):
+def test_benchmark_an_export_folder(exported, tmp_path, capsys):
     out = tmp_path / "latency"
-    proc = run_cli("benchmark", "latency", str(exported), "--runs", "5", "--warmup", "1", "--threads", "1", "2",
-                   "--photos", "6", "--out", str(out), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = run_main(capsys, "benchmark", "latency", exported, "--runs", "5", "--warmup", "1", "--threads", "1",
+                            "2", "--photos", "6", "--out", out)
+    assert code == 0, err[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["latency.png", "report.md", "results.json"]
     results = json.loads((out / "results.json").read_text())
     assert {"cpu", "cores"} <= set(results["machine"])
@@ -114,13 +113,13 @@ def test_benchmark_single_tflite_file_without_comparisons(exported, tmp_path, ca
     assert [(r["runtime"], r["precision"], r["threads"]) for r in rows] == [("tflite", "int8", 1)]
 
 
-def test_not_a_tflite_file_exits_2_as_a_process(tmp_path):
+def test_not_a_tflite_file_exits_2_and_writes_nothing(tmp_path, capsys):
     bogus = tmp_path / "model.tflite"
     bogus.write_bytes(b"\x00" * 64)
     out = tmp_path / "latency"
-    proc = run_cli("benchmark", "latency", str(bogus), "--out", str(out), timeout=120)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
+    code, _, err = run_main(capsys, "benchmark", "latency", bogus, "--out", out)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "not a TFLite model" in lines[0]
     assert not out.exists()
 
