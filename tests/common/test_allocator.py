@@ -33,16 +33,22 @@ print(bool(applied), mapped, libc.mallinfo2().fordblks)
 MB = 2**20
 
 
-def _probe(mode: str) -> tuple[bool, int, int]:
+def _probes(*modes: str) -> list[tuple[bool, int, int]]:
+    """One fresh interpreter per mode, run side by side (each spends seconds importing torch)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=REPO, env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    return out[0] == "True", int(out[1]), int(out[2])
+    procs = [subprocess.Popen([sys.executable, "-c", PROBE, mode], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for mode in modes]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr[-2000:]
+        out = stdout.split()
+        results.append((out[0] == "True", int(out[1]), int(out[2])))
+    return results
 
 
 def test_freed_tensor_memory_stays_for_reuse():
-    tuned, tuned_mapped, tuned_kept = _probe("tune")
-    untouched, default_mapped, default_kept = _probe("glibc-defaults")
+    (tuned, tuned_mapped, tuned_kept), (untouched, default_mapped, default_kept) = _probes("tune", "glibc-defaults")
     assert tuned and not untouched
     # glibc's defaults: the 20 MB block is its own mmap, unmapped again on free (and page-faulted
     # in afresh next time); tuned: it comes from the heap and stays there when freed.
