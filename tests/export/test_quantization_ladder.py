@@ -93,35 +93,48 @@ def _descendants_named(pid: int, fragment: str) -> list[psutil.Process]:
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_killed_export_leaves_no_worker_and_no_temporary_folders(tmp_path, tiny_fruits, sig):
-    """Kill ``cli.py export`` while onnx2tf converts: the worker dies with it; SIGTERM also cleans up."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "export", "--arch", "mobilenet_v2", "--data-root",
-                             str(tiny_fruits), "--calibration-images", "20", "--out", str(out)],
-                            cwd=REPO, env={**os.environ, "TMPDIR": str(temp)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def test_killed_export_leaves_no_worker_and_no_temporary_folders(tmp_path, tiny_fruits):
+    """Kill ``cli.py export`` while onnx2tf converts, once with SIGTERM and once with SIGKILL (two exports
+    started side by side): the worker dies with its parent; SIGTERM also cleans up."""
+    exports = {}
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        base = tmp_path / sig.name
+        temp = base / "tmp"
+        temp.mkdir(parents=True)
+        proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "export", "--arch", "mobilenet_v2",
+                                 "--data-root", str(tiny_fruits), "--calibration-images", "20", "--out", str(base / "out")],
+                                cwd=REPO, env={**os.environ, "TMPDIR": str(temp)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        exports[sig] = {"base": base, "temp": temp, "proc": proc, "workers": [], "found_at": None, "killed_at": None}
     try:
         deadline = time.monotonic() + 240
-        workers = []
-        while not workers and time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and any(e["killed_at"] is None for e in exports.values()):
             time.sleep(0.2)
-            workers = _descendants_named(proc.pid, "export.onnx2tf_worker")
-        assert workers, "the onnx2tf worker never started"
-        time.sleep(2)  # mid-conversion
-        os.kill(proc.pid, sig)
-        stderr = proc.communicate(timeout=60)[1]
-        gone = psutil.wait_procs(workers, timeout=20)[1] == []
-        assert gone, "onnx2tf worker still running after its parent died"
-        if sig == signal.SIGTERM:
-            assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
-            assert list(temp.iterdir()) == [], "temporary onnx2tf folder left behind"
-            assert list(tmp_path.iterdir()) == [temp], "export folder or its hidden temp left behind"
-        else:
-            assert not out.exists()
+            for sig, e in exports.items():
+                if e["killed_at"] is not None or e["proc"].poll() is not None:
+                    continue
+                if not e["workers"]:
+                    e["workers"] = _descendants_named(e["proc"].pid, "export.onnx2tf_worker")
+                    e["found_at"] = time.monotonic()
+                elif time.monotonic() - e["found_at"] >= 2:  # mid-conversion
+                    os.kill(e["proc"].pid, sig)
+                    e["killed_at"] = time.monotonic()
+            if any(e["killed_at"] is None and e["proc"].poll() is not None for e in exports.values()):
+                break
+        for sig, e in exports.items():
+            assert e["workers"], f"{sig.name}: the onnx2tf worker never started"
+            assert e["killed_at"] is not None, f"{sig.name}: the export ended before it could be killed"
+            stderr = e["proc"].communicate(timeout=60)[1]
+            gone = psutil.wait_procs(e["workers"], timeout=20)[1] == []
+            assert gone, f"{sig.name}: onnx2tf worker still running after its parent died"
+            if sig == signal.SIGTERM:
+                assert e["proc"].returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+                assert list(e["temp"].iterdir()) == [], "temporary onnx2tf folder left behind"
+                assert list(e["base"].iterdir()) == [e["temp"]], "export folder or its hidden temp left behind"
+            else:
+                assert not (e["base"] / "out").exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for e in exports.values():
+            if e["proc"].poll() is None:
+                e["proc"].kill()
+                e["proc"].wait()
