@@ -274,15 +274,26 @@ NOISE = ("litlogger", "deprecated", "LightningCLI's args", "┏", "GPU available
 
 @pytest.mark.slow
 def test_a_fit_prints_no_third_party_noise_unless_verbose(tiny_fruits, tmp_path):
-    args = ["fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class", "40",
-            "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.logger.init_args.save_dir",
-            str(tmp_path)]
-    quiet = run_cli(*args, env={"ORCHARD_VERBOSE": "0", "COLUMNS": "120"})
-    assert quiet.returncode == 0, quiet.stderr[-2000:]
-    output = quiet.stdout + quiet.stderr
+    """The same short fit as two ``python cli.py`` processes started side by side: quiet, and ``--verbose``."""
+    import os
+    import subprocess
+    import sys
+
+    def start(name: str, *flags: str, env: dict) -> subprocess.Popen:
+        args = [*flags, "fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits),
+                "--data.init_args.per_class", "40", "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2",
+                "--trainer.logger.init_args.save_dir", str(tmp_path / name)]
+        return subprocess.Popen([sys.executable, str(REPO / "cli.py"), *args], cwd=REPO, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "COLUMNS": "120", "ORCHARD_CACHE": str(tmp_path / f"cache-{name}"),
+                                     **env})
+
+    quiet = start("quiet", env={"ORCHARD_VERBOSE": "0"})
+    loud = start("loud", "--verbose", env={})
+    output, loud_output = quiet.communicate(timeout=300)[0], loud.communicate(timeout=300)[0]
+    assert quiet.returncode == 0, output[-2000:]
     assert [n for n in NOISE if n in output] == [] and "fit done:" in output
-    loud = run_cli("--verbose", *args, env={"COLUMNS": "120"})
-    assert loud.returncode == 0 and "┏" in loud.stdout + loud.stderr  # the model table, on request
+    assert loud.returncode == 0 and "┏" in loud_output  # the model table, on request
 
 
 def test_enable_checkpointing_false_fits_without_the_default_checkpoints(tiny_fruits, tmp_path):
