@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tflite-invokes", type=int, default=1000, help="timed invoke() calls per model and repeat")
     p.add_argument("--skip-tflite", action="store_true", help="leave out the TFLite route comparison")
     p.add_argument("--quick", action="store_true",
-                   help="tiny synthetic data, 1 repeat, 2 epochs, few inference images (tests and demos)")
+                   help="tiny synthetic data, 1 repeat, 2 epochs, few inference images; the processes start and "
+                        "the TFLite routes convert side by side (tests and demos)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one measurement process may take")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/frameworks")
@@ -181,6 +182,30 @@ class Runner:
                 raise OrchardError(f"{kind} measurement took longer than {self.timeout:.0f} s (log: {log})") from None
         return self._collect(kind, stem, proc.returncode, log, {"process_seconds": time.perf_counter() - t0})
 
+    def side_by_side(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One process per job, all at once (work whose time is not the measurement, e.g. ``--quick``'s conversions)."""
+        started = []
+        t0 = time.perf_counter()
+        try:
+            for kind, spec in jobs:
+                stem, cmd, log = self._prepare(kind, spec)
+                with open(log, "w") as f:
+                    started.append((kind, stem, log, subprocess.Popen(cmd, cwd=REPO, env=worker_env(self.threads, kind),
+                                                                      stdout=f, stderr=subprocess.STDOUT)))
+            deadline = time.monotonic() + self.timeout
+            for kind, stem, log, proc in started:
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+                except subprocess.TimeoutExpired:
+                    raise OrchardError(f"{kind} measurement took longer than {self.timeout:.0f} s (log: {log})") from None
+        finally:
+            for *_, proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        timing = {"process_seconds": time.perf_counter() - t0}
+        return [self._collect(kind, stem, proc.returncode, log, timing) for kind, stem, log, proc in started]
+
     def taking_turns(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """One process per job, computing in turns epoch by epoch (``benchmarks.frameworks.turns``), first job first."""
         from .turns import ENV, TurnTimeout, take_turns
@@ -264,12 +289,13 @@ def run_tflite(args: argparse.Namespace, run: Runner, work: Path, num_classes: i
     np.savez(weights_npz, **{k: v.numpy() for k, v in torch.load(weights_pt, weights_only=True).items()})
     images_npz = work / "tflite_images.npz"
     save_tflite_images(work / ARRAYS_FILE, images_npz, 16 if args.quick else 64, args.seed)
-    conversions = {
-        "keras_native": run("keras_tflite", arch=args.arch, num_classes=num_classes, weights_npz=str(weights_npz),
-                            out=str(work / KERAS_TFLITE)),
-        "bridge": run("bridge_tflite", arch=args.arch, num_classes=num_classes, weights_pt=str(weights_pt),
-                      out=str(work / BRIDGE_DIR), images_npz=str(images_npz)),
-    }
+    jobs = [("keras_tflite", {"arch": args.arch, "num_classes": num_classes, "weights_npz": str(weights_npz),
+                              "out": str(work / KERAS_TFLITE)}),
+            ("bridge_tflite", {"arch": args.arch, "num_classes": num_classes, "weights_pt": str(weights_pt),
+                               "out": str(work / BRIDGE_DIR), "images_npz": str(images_npz)})]
+    # --quick converts both ways at once (its conversion times are then not each route's alone)
+    converted = run.side_by_side(jobs) if args.quick else [run(kind, **spec) for kind, spec in jobs]
+    conversions = dict(zip(("keras_native", "bridge"), converted))
     routes = ("bridge", "keras_native")
     latency: dict[str, list[dict[str, Any]]] = {route: [] for route in routes}
     for r in range(args.repeats):
@@ -403,11 +429,14 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
         for kind in rotated(TRAINING_KINDS, r):
             schedule.append(kind)
             extra: dict[str, Any] = {"channels_last": channels_last} if kind != "keras" else {}
+            if args.quick:  # tests and demos: the processes import side by side before their first turn
+                extra["start_before_turn"] = True
             if kind == "pytorch" and r == 0:
                 extra["save_weights"] = str(trained)
             jobs.append((kind, {**common, **extra}))
         schedule.append("peak")  # a fourth process: one matmul-peak sample per round of epochs
-        jobs.append(("peak", {"seconds": 0.3 if args.quick else 1.0, "rounds": args.epochs}))
+        jobs.append(("peak", {"seconds": 0.3 if args.quick else 1.0, "rounds": args.epochs,
+                              "start_before_turn": args.quick}))
         *trained_runs, peak = run.taking_turns(jobs)
         peaks.append(peak)
         for (kind, _), result in zip(jobs, trained_runs):
@@ -446,6 +475,10 @@ def benchmark(args: argparse.Namespace, work: Path, channels_last: bool) -> dict
     ]
     if data["synthetic"]:
         notes.append("The data is SYNTHETIC (procedurally generated), not Fruits-360 photographs.")
+    if args.quick:
+        notes.append("--quick: the measurement processes imported their frameworks side by side before their first "
+                     "turn and the two TFLite routes converted at once, so start-up and conversion seconds are not "
+                     "each one's alone.")
     results = {
         "command": "python cli.py benchmark frameworks " + " ".join(shlex.quote(a) for a in sys.argv[3:])
         if sys.argv[1:3] == ["benchmark", "frameworks"] else "python cli.py benchmark frameworks (called in-process)",

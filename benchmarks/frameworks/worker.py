@@ -99,15 +99,22 @@ class PeakRunner(BenchmarkRunner):
         return {"import_rss": import_footprint_mb(), **sample_peak(matmul_gflops, self.spec, between_epochs)}
 
 
-def run(spec: dict[str, Any], between_epochs: BetweenEpochs = None, first_turn_wait: float = 0.0) -> dict[str, Any]:
+def prepare(spec: dict[str, Any]) -> tuple[BenchmarkRunner, dict[str, Any], float]:
+    """Import the spec's framework and fix its threads: the runner, the threads set, the resident MB after it."""
+    runner = runner_for(spec["kind"])(spec)  # imports the runner's framework
+    threads = runner.setup()
+    return runner, threads, _rss_mb()
+
+
+def run(spec: dict[str, Any], between_epochs: BetweenEpochs = None, first_turn_wait: float = 0.0,
+        prepared: Optional[tuple[BenchmarkRunner, dict[str, Any], float]] = None) -> dict[str, Any]:
     """Run one measurement; ``spec`` is the parsed ``SPEC.json``.
 
     ``between_epochs(epoch)`` is handed to the training runs (``benchmarks.frameworks.turns``);
-    ``first_turn_wait`` (seconds this process waited for its first turn) is not start-up.
+    ``first_turn_wait`` (seconds this process waited for its first turn) is not start-up;
+    ``prepared``: what :func:`prepare` returned, when the framework was imported already.
     """
-    runner = runner_for(spec["kind"])(spec)  # imports the runner's framework
-    threads = runner.setup()
-    imported_rss = _rss_mb()
+    runner, threads, imported_rss = prepared or prepare(spec)
     result = runner.run(between_epochs)
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
@@ -130,12 +137,15 @@ def main(argv: list[str]) -> int:
     from .turns import Turns
 
     turns = Turns()
-    t0 = time.perf_counter()
-    turns.take()  # start-up runs in this process's first turn (a no-op without a coordinator)
-    first_turn_wait = time.perf_counter() - t0
     tune_malloc()  # every framework's process, as `python cli.py` does for a user's runs
     spec = json.loads(Path(argv[0]).read_text())
-    write_json_atomic(spec["result"], run(spec, turns.between_epochs, first_turn_wait))
+    # Start-up (imports, threads) runs in this process's first turn, alone on the machine; with
+    # ``start_before_turn`` (``--quick``: tests and demos) the processes import side by side first.
+    prepared = prepare(spec) if spec.get("start_before_turn") else None
+    t0 = time.perf_counter()
+    turns.take()  # a no-op without a coordinator
+    first_turn_wait = time.perf_counter() - t0
+    write_json_atomic(spec["result"], run(spec, turns.between_epochs, first_turn_wait, prepared))
     turns.finish()
     return 0
 

@@ -118,6 +118,7 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path):
         frameworks_main(["--quick", "--out", str(tmp_path / "taken")])
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results_report_and_chart(tmp_path):
     out = tmp_path / "frameworks"
     proc = run_cli("benchmark", "frameworks", "--quick", "--out", str(out), timeout=600)
