@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# test processes for make test (pytest-xdist; each test file stays in one process)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install clean
 
@@ -24,7 +26,7 @@ demo: $(STAMP)
 	$(PY) cli.py demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf runs reports/*/ .cache data/fruits360-synthetic data/cifar-synthetic

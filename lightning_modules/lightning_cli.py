@@ -123,13 +123,15 @@ class OrchardCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
         """``--trainer.enable_progress_bar false`` drops the default bar, ``--trainer.enable_checkpointing false``
         the default checkpoints (Lightning refuses either flag beside such a callback); only ``fit`` saves
-        ``config.yaml``."""
+        ``config.yaml``, and only into a run folder (``--trainer.logger false`` without ``default_root_dir`` has
+        none: Lightning would write it into the working folder)."""
         for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", Checkpoint)):
             if config.get(flag) is False:
                 config["callbacks"] = [c for c in config.get("callbacks") or [] if not isinstance(c, kind)]
                 callbacks = [c for c in callbacks if not isinstance(c, kind)]
         save_config = self.save_config_callback
-        if self.subcommand not in (None, "fit"):
+        no_run_folder = config.get("logger") is False and not config.get("default_root_dir")
+        if self.subcommand not in (None, "fit") or no_run_folder:
             self.save_config_callback = None  # a run's config.yaml is its fit's; test/validate/predict add none
         try:
             return super()._instantiate_trainer(config, callbacks)

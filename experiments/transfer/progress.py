@@ -92,7 +92,8 @@ class StudyDisplay:
         self.progress.stop()
 
     def print(self, message: str) -> None:
-        self.progress.console.print(message, highlight=False)
+        """One line above the live display, never folded (paths in it stay whole for grep and logs)."""
+        self.progress.console.print(message, highlight=False, soft_wrap=True)
 
     # -- events (the Progress protocol) -----------------------------------------------
     def started(self, key: str, total: int, done: int, where: str) -> None:

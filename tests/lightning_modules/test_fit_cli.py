@@ -269,6 +269,17 @@ def test_the_run_is_named_after_its_config_and_only_fit_saves_a_config(tiny_frui
     assert not list((tmp_path / "test").rglob("config.yaml"))  # test adds no config of its own
 
 
+def test_a_fit_without_a_logger_writes_no_config_into_the_working_folder(tiny_fruits, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = make_cli(["fit", "--config", CONFIG, "--data.init_args.root", str(tiny_fruits), "--data.init_args.per_class",
+                    "40", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                    "--trainer.enable_checkpointing", "false", "--trainer.callbacks", "[]",
+                    "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+                    "--model.arch", "mobilenet_v2"])  # not fast_dev_run, which saves no config anyway
+    assert cli.trainer.state.finished
+    assert not list(tmp_path.iterdir())  # Lightning's SaveConfigCallback would leave config.yaml here
+
+
 NOISE = ("litlogger", "deprecated", "LightningCLI's args", "┏", "GPU available", "Seed set to")
 
 
