@@ -63,7 +63,8 @@ class InMemoryBatches:
         self.epoch_fn = epoch_fn or (lambda: 0)
         self.augment = augment
 
-    def _indices(self, epoch: int) -> torch.Tensor:
+    def order(self, epoch: int) -> torch.Tensor:
+        """The image indices ``epoch`` visits, in batch order (this process's shard under ``torch.distributed``)."""
         n = self.images.shape[0]
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -86,7 +87,7 @@ class InMemoryBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         epoch = int(self.epoch_fn())
-        order = self._indices(epoch)
+        order = self.order(epoch)
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7_919)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]

@@ -144,8 +144,9 @@ class Fruits360DataModule(InMemoryImageDataModule):
         return groups
 
     # -- loading ---------------------------------------------------------------------
-    def _split_files(self, split: str, seed_offset: int) -> list[tuple[list[Path], int]]:
-        """Per label: the (capped, evenly sampled) files and the label index."""
+    def split_files(self, split: str, seed_offset: int) -> list[tuple[list[Path], int]]:
+        """The files the ``split`` folder (``Training``/``Test``) gives, per label: the capped, evenly sampled
+        files and the label index (``seed_offset`` makes the two splits' samples independent)."""
         out = []
         for label, (name, members) in enumerate(self.groups.items()):
             rng = random.Random(f"{self.seed}:{split}:{name}:{seed_offset}")
@@ -160,8 +161,8 @@ class Fruits360DataModule(InMemoryImageDataModule):
         return images, labels
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        train_files = self._split_files("Training", 0)
-        test_files = self._split_files("Test", 1)
+        train_files = self.split_files("Training", 0)
+        test_files = self.split_files("Test", 1)
         images, labels = self._load(train_files, "train")
         test = self._load(test_files, "test")
         # Seeded, stratified validation split from Training.

@@ -15,7 +15,6 @@ from torchmetrics.classification import MulticlassAccuracy
 from common.errors import UsageError
 
 from .architectures import build_model, trainable_params
-from .callbacks.timing import TrainingTimer
 from .feature_cache import CacheReport
 from .feature_cache import build as build_feature_cache
 from .feature_cache import describe as describe_feature_cache
@@ -105,6 +104,7 @@ class ImageClassifier(pl.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.feature_cache_report: Optional[CacheReport] = None  # what the cache did in the last fit
+        self.training_setup_seconds: dict[str, float] = {}  # training work before the first epoch (TrainingTimer)
         self._cached = False  # the fit's batches are the frozen prefix's outputs, not images
 
     @property
@@ -138,10 +138,11 @@ class ImageClassifier(pl.LightningModule):
     def on_fit_start(self) -> None:
         """Build the frozen-feature cache (when ``feature_cache`` and a frozen prefix) before any batch is drawn.
 
-        The build time reaches the ``TrainingTimer`` (counted into the first epoch), so the cache
-        is never a free lunch in the figures.
+        The build time is stated in ``training_setup_seconds``, which the ``TrainingTimer`` counts
+        into the first epoch, so the cache is never a free lunch in the figures.
         """
         self.feature_cache_report, self._cached = None, False
+        self.training_setup_seconds = {}
         if not (self.hparams.feature_cache and self._frozen_prefix):
             return
         trainer = self.trainer
@@ -153,9 +154,7 @@ class ImageClassifier(pl.LightningModule):
             log.info(describe_feature_cache(report))
         else:
             rank_zero_only(log.warning)(describe_feature_cache(report))
-        for callback in trainer.callbacks:
-            if isinstance(callback, TrainingTimer):
-                callback.add_training_seconds("feature_cache", report.seconds)
+        self.training_setup_seconds = {"feature_cache": report.seconds}
 
     def on_fit_end(self) -> None:
         self._drop_feature_cache()

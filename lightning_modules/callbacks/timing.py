@@ -24,10 +24,11 @@ class TrainingTimer(pl.Callback):
     training image seen on all processes. On rank 0 the result is logged and, when the
     trainer has a logger, written to ``<log_dir>/timing.json``; it is always in ``.result``.
 
-    Work done for training before the first epoch starts (building the frozen-feature cache)
-    reaches the timer through :meth:`add_training_seconds`: it is counted into the fit's first
-    epoch, so the total and every time-to-accuracy figure include it, and listed by name in
-    ``setup_seconds``.
+    Work a LightningModule does for training before the first epoch starts (building the
+    frozen-feature cache in ``on_fit_start``) is read from its ``training_setup_seconds``
+    attribute (``{name: seconds}``, when it has one) as the first epoch starts: it is counted
+    into that epoch, so the total and every time-to-accuracy figure include it, and listed by
+    name in ``setup_seconds``.
 
     Args:
         filename: name of the JSON file written into the run's log directory.
@@ -44,24 +45,26 @@ class TrainingTimer(pl.Callback):
         self.result: dict[str, Any] = {}
         self._restored = False
         self.setup_seconds: dict[str, float] = {}
-        self._pending = 0.0  # setup seconds not yet counted into an epoch
+        self._pending: Optional[float] = None  # setup seconds not yet counted (None: not yet read this fit)
 
     # -- epoch clock ---------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._restored:  # a resumed fit keeps the history restored from its checkpoint
             self.epoch_seconds, self.images = [], 0
         self._restored = False
-        self.setup_seconds, self._pending = {}, 0.0
+        self.setup_seconds, self._pending = {}, None
 
-    def add_training_seconds(self, what: str, seconds: float) -> None:
-        """Count ``seconds`` of training work done before the first epoch (e.g. ``feature_cache``) into it."""
-        self.setup_seconds[what] = self.setup_seconds.get(what, 0.0) + seconds
-        self._pending += seconds
+    def _take_setup_seconds(self, pl_module: pl.LightningModule) -> float:
+        """The module's training work before this fit's first epoch (once per fit; 0 afterwards)."""
+        if self._pending is None:
+            self.setup_seconds = {k: float(v) for k, v in (getattr(pl_module, "training_setup_seconds", None) or {}).items()}
+            self._pending = sum(self.setup_seconds.values())
+        pending, self._pending = self._pending, 0.0
+        return pending
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         _sync(pl_module.device)
-        self._t0, self._paused, self._epoch_images = time.perf_counter() - self._pending, 0.0, 0
-        self._pending = 0.0
+        self._t0, self._paused, self._epoch_images = time.perf_counter() - self._take_setup_seconds(pl_module), 0.0, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self._epoch_images += int(batch[0].shape[0])

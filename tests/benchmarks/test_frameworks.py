@@ -85,7 +85,7 @@ def test_plain_loop_trains_and_times_like_the_timer(work):
     before = [p.detach().clone() for p in net.parameters()]
     seen_orders = []
     result = train_plain(net, data, build_optimizer(net.parameters()), epochs=2,
-                         on_epoch_start=lambda e: seen_orders.append(data.batches("train", True)._indices(e)))
+                         on_epoch_start=lambda e: seen_orders.append(data.batches("train", True).order(e)))
     n_train = data.splits["train"][0].shape[0]
     assert result["epochs"] == 2 and len(result["epoch_seconds"]) == 2
     assert result["images"] == 2 * (n_train // 16) * 16  # drop_last, as the datamodule does

@@ -38,7 +38,7 @@ def test_apple_pear_noise_grouping_caps_and_even_noise(tmp_path):
     assert dm.class_names == ["apple", "pear", "noise"] and dm.num_classes == 3  # known before setup
     assert dm.groups["apple"] == ["Apple A", "Apple B"] and dm.groups["pear"] == ["Pear"]
     assert dm.groups["noise"] == ["Banana", "Kiwi", "Lemon"]
-    files = dm._split_files("Training", 0)
+    files = dm.split_files("Training", 0)
     counts = [len(f) for f, _ in files]
     assert counts == [15, 12, 15]  # pears below the cap keep all 12
     noise_classes = [p.parent.name for p in files[2][0]]
@@ -213,8 +213,6 @@ def test_real_fruits_mini_three_class_task(fruits_mini):
 def test_an_unwritable_cache_warns_once_and_the_data_still_loads(tmp_path, caplog, kind):
     import os
 
-    import datamodules.image_cache as ic
-
     root = make_folder(tmp_path / "f", {"A": 3, "B": 3})
     if kind == "inside a file":
         (tmp_path / "file").write_text("")
@@ -225,7 +223,6 @@ def test_an_unwritable_cache_warns_once_and_the_data_still_loads(tmp_path, caplo
         cache = tmp_path / "ro"
         cache.mkdir()
         cache.chmod(0o555)
-    ic._warned.discard(str(cache))
     dm = Fruits360DataModule(str(root), cache_dir=str(cache), val_fraction=0.0)
     dm.setup()
     assert dm.splits["train"][0].shape == (6, 3, 100, 100) and dm.splits["test"][0].shape[0] == 4
