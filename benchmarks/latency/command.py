@@ -61,7 +61,7 @@ def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads
                     timing = job()
                 except Exception as e:  # noqa: BLE001 - one broken file is reported beside the others' figures
                     failures.append(failure(model.name, f"timing {runtime} {precision}, {t} thread(s)", e))
-                    log(f"  {model.name:<18} {runtime:<11} {precision:<7} {t} thread(s): failed: {failures[-1]['reason']}")
+                    log(f"  {model.name:<18} {runtime:<11} {precision:<8} {t} thread(s): failed: {failures[-1]['reason']}")
                     continue
                 row = {"model": model.name, "runtime": runtime, "precision": precision,
                        "variant": model.variant(precision) if runtime == "tflite" else precision, "threads": t,
@@ -70,7 +70,7 @@ def benchmark_models(models: list[LatencyModel], image_nchw: np.ndarray, threads
                        "params": model.params, "bytes": model.bytes(runtime, precision),
                        "test_accuracy": model.accuracy(runtime, precision)}
                 rows.append(row)
-                log(f"  {model.name:<18} {runtime:<11} {precision:<7} {t} thread{'s' if t > 1 else ' '}  "
+                log(f"  {model.name:<18} {runtime:<11} {row['variant']:<8} {t} thread{'s' if t > 1 else ' '}  "
                     f"mean {row['mean_ms']:8.2f} ms  p50 {row['p50_ms']:8.2f}  p90 {row['p90_ms']:8.2f}  "
                     f"p99 {row['p99_ms']:8.2f}")
     return rows, failures
@@ -153,7 +153,7 @@ def end_to_end_rows(models: list[LatencyModel], dm, threads: int, photos: int, l
                 continue
             rows.append({"model": model.name, "precision": precision, "variant": model.variant(precision),
                          "photo_root": str(root), **e2e})
-            log(f"  {model.name:<18} end-to-end {precision:<7} total {e2e['total_ms']:7.2f} ms (decode "
+            log(f"  {model.name:<18} end-to-end {model.variant(precision):<8} total {e2e['total_ms']:7.2f} ms (decode "
                 f"{e2e['decode_ms']:.2f}, preprocess {e2e['preprocess_ms']:.2f}, invoke {e2e['invoke_ms']:.2f}, "
                 f"postprocess {e2e['postprocess_ms']:.2f}; load {e2e['load_ms']:.2f})")
     skipped = f"no photo files for {', '.join(no_photos)} (give --data-root)" if no_photos else None

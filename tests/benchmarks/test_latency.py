@@ -113,6 +113,20 @@ def test_benchmark_single_tflite_file_without_comparisons(exported, tmp_path, ca
     assert [(r["runtime"], r["precision"], r["threads"]) for r in rows] == [("tflite", "int8", 1)]
 
 
+def test_the_printed_rows_name_the_file_a_fallback_deliverable_is(exported):
+    import numpy as np
+
+    from benchmarks.latency.command import benchmark_models
+    from benchmarks.latency.models import LatencyModel
+
+    model = LatencyModel(name="m", tflite={"int8": exported / "model_int8.tflite"}, variants={"int8": "int16act"})
+    lines: list[str] = []
+    rows, failures = benchmark_models([model], np.zeros((1, 3, 100, 100), np.float32), [1], runs=2, warmup=0,
+                                      compare=False, log=lines.append)
+    assert not failures and rows[0]["precision"] == "int8" and rows[0]["variant"] == "int16act"
+    assert len(lines) == 1 and lines[0].split()[:3] == ["m", "tflite", "int16act"]
+
+
 def test_not_a_tflite_file_exits_2_and_writes_nothing(tmp_path, capsys):
     bogus = tmp_path / "model.tflite"
     bogus.write_bytes(b"\x00" * 64)
