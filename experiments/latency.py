@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def train(arch: str, args: argparse.Namespace) -> dict:
         arch=arch, seed=args.seed, epochs=args.epochs, data_class="datamodules.Fruits360DataModule",
         data={"root": str(args.data_root), "grouping": GROUPINGS[args.grouping], "per_class": args.per_class,
               "batch_size": args.batch_size, "seed": args.seed},
-        model={"optimizer": "adam", "lr": args.lr}, log_dir=args.runs_dir, log_name=arch, progress_bar=True,
+        model={"optimizer": "adam", "lr": args.lr}, log_dir=args.runs_dir, log_name=arch,
+        progress_bar=sys.stdout.isatty(),  # a pipe or log file gets the summary line below instead
         extra_args=extra)
     result = fit_stage(None, settings, test=False)
     if result.best_checkpoint is None:
@@ -123,6 +125,8 @@ def train_and_export(arch: str, args: argparse.Namespace, models_dir: Path, dm=N
             progress.started(arch, args.epochs, 0, "")
         print(f"== {arch}: train {args.epochs} epoch(s)", flush=True)
         training = train(arch, args)
+        val = f", best val acc {training['val_acc'] * 100:.1f} %" if training["val_acc"] is not None else ""
+        print(f"== {arch}: trained {training['epochs']} epoch(s) in {training['train_seconds']:.1f} s{val}", flush=True)
         stage = "export"
         print(f"== {arch}: export {training['best_checkpoint']}", flush=True)
         if dm is None:

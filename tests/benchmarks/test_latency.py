@@ -219,6 +219,7 @@ def test_experiment_continues_past_a_model_that_fails(tmp_path, capsys):
     [failed] = results["failures"]
     assert failed["model"] == "alexnet_separable" and failed["stage"] == "train" and failed["reason"]
     assert "alexnet_separable (train) not timed" in stdout
+    assert "== alexnet: trained 1 epoch(s) in " in stdout and "Epoch 0" not in stdout  # no bar into a pipe
     ckpt = results["training"]["alexnet"]["best_checkpoint"]
     assert ckpt.startswith(str(runs))
     export = json.loads((out / "models" / "alexnet" / "export.json").read_text())
