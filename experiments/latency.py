@@ -181,8 +181,18 @@ def prepare_models(args: argparse.Namespace, dm, models_dir: Path) -> tuple[dict
     def on_outcome(outcome) -> None:
         if outcome.ok:
             results[outcome.key] = {**outcome.value, "worker": outcome.worker}
-        else:
-            failures.append({"model": outcome.key, "stage": "train", "reason": outcome.error, "error": "WorkerError"})
+        else:  # the worker itself died (train_and_export reports its own failures as values)
+            failures.append({"model": outcome.key, "stage": "train or export", "reason": outcome.error,
+                             "error": "WorkerError"})
+        if engine["engine"] == "ray":  # the run's own lines went to its run.log
+            value = outcome.value or {}
+            if "failure" in value or not outcome.ok:
+                reason = value["failure"]["reason"] if "failure" in value else outcome.error
+                print(f"== {outcome.key}: failed on Ray: {reason}", flush=True)
+            else:
+                t = value.get("training") or {}
+                print(f"== {outcome.key}: trained ({t.get('epochs')} epoch(s), {t.get('train_seconds', 0):.1f} s) "
+                      "and exported on Ray", flush=True)
 
     with executor_cm as executor:
         engine = executor.describe()
@@ -205,7 +215,7 @@ def main(args: argparse.Namespace | list[str]) -> int:
 
     argv = list(args) if isinstance(args, list) else list(getattr(args, "argv", None) or [])
     args = apply_preset(build_parser().parse_args(args) if isinstance(args, list) else args)
-    args.arch = args.arch or list_models()
+    args.arch = list(dict.fromkeys(args.arch or list_models()))  # each architecture once, in the order given
     args.threads = args.threads or default_threads()
     for arch in args.arch:
         check_name(arch)

@@ -58,11 +58,15 @@ def time_study(args: list[str], out: Path, timeout: float) -> dict[str, Any]:
     """One ``experiment transfer`` in a fresh process into ``out``: its wall time and what its results say."""
     command = [sys.executable, str(REPO / "cli.py"), "experiment", "transfer", *args, "--out", str(out)]
     t0 = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    try:  # in this working folder: relative paths in the study's arguments mean what they mean here
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"args": args, "wall_seconds": round(time.perf_counter() - t0, 2),
+                "error": f"stopped after --timeout {timeout:g} s"}
     wall = time.perf_counter() - t0
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"args": args, "wall_seconds": wall, "error": tail}
+        return {"args": args, "wall_seconds": round(wall, 2), "error": tail}
     data = json.loads((out / "results.json").read_text())
     runs = data["runs"]
     return {"args": args, "wall_seconds": round(wall, 2), "engine": data["engine"],

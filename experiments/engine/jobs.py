@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
-from common.errors import OrchardError, OutputFolderError, one_line
+from common.atomic import write_text_atomic
+from common.errors import OutputFolderError, one_line
 
 
-class StudyStopped(OrchardError):
+class StudyStopped(OutputFolderError):
     """A run failed in a way that every other run would too (the output folder cannot be written)."""
 
 
@@ -87,7 +88,7 @@ def call(task: Task, progress: Progress, worker: Optional[dict[str, Any]] = None
             error_log = task.log.with_name("error.log")
             try:
                 error_log.parent.mkdir(parents=True, exist_ok=True)
-                error_log.write_text("".join(traceback.format_exception(e)))
+                write_text_atomic(error_log, "".join(traceback.format_exception(e)))
                 message += f" (traceback in {error_log})"
             except OSError:
                 pass

@@ -133,10 +133,10 @@ class RayExecutor:
         quiet = not verbose()
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
                                   "logging_level": logging.ERROR if quiet else logging.INFO}
-        if self.address is None:
-            kwargs["num_cpus"] = os.cpu_count() or 1
+        if self.address is None:  # a new Ray of our own, even where RAY_ADDRESS or a `ray start` cluster exists
+            kwargs["num_cpus"] = len(os.sched_getaffinity(0)) or 1  # the cores this process may use
         try:
-            ray.init(address=self.address, **kwargs)
+            ray.init(address=self.address or "local", **kwargs)
         except Exception as e:  # noqa: BLE001 - Ray's start-up errors vary; the user needs the address and the reason
             where = f"join the Ray cluster at {self.address}" if self.address else "start Ray on this machine"
             raise RayStartError(f"could not {where}: {one_line(e)}") from e
@@ -146,6 +146,12 @@ class RayExecutor:
             ray.shutdown()
             raise RayStartError(f"the Ray cluster has {cpus} CPU(s); a run asks for --threads {self.threads}")
         self.slots = max(1, min(self.requested, cpus // self.threads))
+        if self.gpus:  # Ray would queue a run that asks for more GPUs than exist for ever, without a word
+            gpus = float(ray.cluster_resources().get("GPU", 0))
+            if gpus < self.gpus:
+                ray.shutdown()
+                raise RayStartError(f"the Ray cluster has {gpus:g} GPU(s); a run asks for --gpus-per-run {self.gpus:g}")
+            self.slots = max(1, min(self.slots, int(gpus // self.gpus)))
         self._events = ray.remote(num_cpus=0)(_Events).remote()
         self._remote = ray.remote(_run_on_worker).options(num_cpus=self.threads, num_gpus=self.gpus,
                                                           max_retries=RETRIES)

@@ -51,7 +51,7 @@ class StudyOptions:
     threads: Optional[int] = None  # torch intra-op threads (None: torch's default, one per core)
     workers: int = 1  # runs at once; above 1 (or with an address) they are Ray tasks
     ray_address: Optional[str] = None  # None: Ray starts on this machine when workers > 1
-    gpus_per_run: float = 0  # GPUs each run reserves and trains on (DDP when more than one)
+    gpus_per_run: float = 0  # GPUs each run reserves and trains on (at most one)
 
     @property
     def runs_dir(self) -> Path:

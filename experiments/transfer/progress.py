@@ -97,6 +97,8 @@ class StudyDisplay:
 
     # -- events (the Progress protocol) -----------------------------------------------
     def started(self, key: str, total: int, done: int, where: str) -> None:
+        if key in self.finished:  # a worker's event that arrived after the run's outcome
+            return
         spec = self.runs[self.index[key]][0]
         label = f"[{self.index[key] + 1}/{len(self.runs)}] {STAGE_LABELS[spec.stage]} seed {spec.seed}"
         if where:

@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the others are reported from earlier runs in --out")
     add("--fit-arg", action="append", default=[], metavar="ARG",
         help="extra LightningCLI argument for every run, e.g. --fit-arg=--trainer.accelerator=gpu (repeatable)")
-    add("--threads", type=int, help="torch threads for every run (default: torch's, one per core; on a machine "
-        "shared with other jobs, 1 avoids oversubscribed cores that slow training several-fold)")
+    add("--threads", type=int, help="torch threads for every run (default: torch's, one per core; 1 per run on Ray; "
+        "on a machine shared with other jobs, 1 avoids oversubscribed cores that slow training several-fold)")
     add("--out", default="reports/transfer", help="output folder (default: %(default)s)")
     add("--workers", type=int, default=1, help="runs at once (default: %(default)s: one after another in this "
         "process); more, or --ray-address, runs them as Ray tasks, each reserving --threads CPUs")
@@ -206,15 +206,56 @@ class RunsFailedError(OrchardError):
     """Some runs of the study failed (the others finished and are reported)."""
 
 
+def on_ray(options: StudyOptions) -> bool:
+    """Whether the runs go to Ray (``--workers`` above 1 or a ``--ray-address``) rather than run here in order."""
+    return options.workers > 1 or options.ray_address is not None
+
+
+def threads_per_run(options: StudyOptions) -> int:
+    """The torch threads each run trains with: ``--threads``; else one per Ray run, or torch's default here."""
+    if options.threads:
+        return options.threads
+    if on_ray(options):
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 def make_executor(options: StudyOptions, display: Any):
     """The engine the runs execute on: here, in order (``--workers 1``, no address), or Ray."""
     from experiments.engine.local import LocalExecutor
 
-    if options.workers == 1 and options.ray_address is None:
+    if not on_ray(options):
         return contextlib.nullcontext(LocalExecutor(display))
     from experiments.engine.ray_executor import RayExecutor
 
-    return RayExecutor(display, options.workers, options.threads or 1, options.gpus_per_run, options.ray_address)
+    return RayExecutor(display, options.workers, threads_per_run(options), options.gpus_per_run, options.ray_address)
+
+
+def check_before_running(options: StudyOptions, runs: list[RunSpec]) -> None:
+    """Refuse, before any run starts, what would stop the study halfway: a stage whose upstream has neither
+    a finished run nor a place in ``--stages``, or a finished run made with other settings.
+
+    Runs whose upstream trains now are checked when their turn comes (their settings name its checkpoint).
+
+    Raises:
+        OrchardError: one line naming the run and what to do.
+    """
+    from .runner import DamagedRecordError, load_record
+
+    found: dict[RunSpec, dict] = {}
+    for spec in runs:
+        if spec.upstream is not None and spec.upstream not in found:
+            if spec.stage in options.stages and spec.upstream.stage not in options.stages:
+                upstream_checkpoint(spec, found, options)  # raises: nothing to start from
+            continue
+        try:
+            record = load_record(options, spec, upstream_checkpoint(spec, found, options))
+        except DamagedRecordError:
+            continue  # redone from its checkpoint when its turn comes
+        if record is not None:
+            found[spec] = record
 
 
 def run_study(options: StudyOptions, command: str) -> list[dict]:
@@ -227,8 +268,6 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     Raises:
         RunsFailedError: after the outputs are written, when any run failed.
     """
-    import torch
-
     from experiments.engine.jobs import Outcome, Task
     from experiments.engine.scheduler import run_graph
 
@@ -241,26 +280,36 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     records: dict[RunSpec, dict] = {}
     failures: dict[str, str] = {}
     other_threads: list[str] = []
+    check_before_running(options, runs)
     options.out.mkdir(parents=True, exist_ok=True)
-    threads = options.threads or torch.get_num_threads()
+    threads = threads_per_run(options)
+    # a Ray worker may run in another working folder (or on another node): it gets full paths
+    task_options = dataclasses.replace(options, out=options.out.resolve(), fruits_root=str(Path(options.fruits_root).resolve()),
+                                       cifar_root=str(Path(options.cifar_root).resolve())) if on_ray(options) else options
 
     def make_task(key: str, upstream: dict[str, Any]) -> Task | Outcome:
         spec = by_id[key]
         if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
             return Outcome(key, skipped=True)  # not asked for now: no record, nothing to report
-        init_from = upstream_checkpoint(spec, records, options)
         try:
+            init_from = upstream_checkpoint(spec, records, options)
             record = load_record(options, spec, init_from)
         except DamagedRecordError as e:
             display.print(f"{spec.run_id:<14} {e}: redone from its last checkpoint")
             record = None
+        except OutputFolderError:
+            raise
+        except OrchardError as e:  # a case check_before_running could not see: this run fails, the others go on
+            return Outcome(key, error=str(e))
         if record is not None:
             if record.get("threads") != threads:
                 other_threads.append(f"{spec.run_id} ({record.get('threads', '?')})")
             return Outcome(key, value=record, skipped=True)
         if spec.stage not in options.stages:
             return Outcome(key, skipped=True)
-        return Task(key, execute, (options, spec, init_from), log=run_dir(options, spec) / "run.log")
+        if init_from is not None and on_ray(options):
+            init_from = init_from.resolve()
+        return Task(key, execute, (task_options, spec, init_from), log=run_dir(task_options, spec) / "run.log")
 
     def on_outcome(outcome: Outcome) -> None:
         spec = by_id[outcome.key]
@@ -296,9 +345,12 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     ordered = [records[s] for s in runs if s in records]
     write_outputs(options, ordered, command, engine, failures, with_plot=True)
     if failures:
-        lines = "; ".join(f"{k}: {v}" for k, v in failures.items())
-        raise RunsFailedError(f"{len(failures)} of {len(runs)} runs failed ({lines}); the other runs are in "
-                              f"{options.out / 'report.md'}")
+        failed = {k: v for k, v in failures.items() if not v.startswith("not run:")}
+        lines = "; ".join(f"{k}: {v}" for k, v in failed.items())
+        not_run = len(failures) - len(failed)
+        raise RunsFailedError(f"{len(failed)} of {len(runs)} runs failed ({lines})"
+                              + (f", {not_run} more not run because of them" if not_run else "")
+                              + f"; the other runs are in {options.out / 'report.md'}")
     return ordered
 
 

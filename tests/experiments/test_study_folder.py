@@ -131,3 +131,12 @@ def test_a_read_only_study_folder_ends_in_one_line(args, small_study):
     finally:
         runs.chmod(0o755)
     assert one_error_line(result).startswith("error: cannot write")
+
+
+def test_a_stage_with_nothing_to_start_from_is_refused_before_any_run_trains(args, tmp_path, capsys):
+    out = tmp_path / "study"
+    argv = [a if a != "scratch" else "scratch,stage3" for a in args]  # --stages scratch,stage3: no stage 2 anywhere
+    assert cli.main(["experiment", "transfer", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stage3-seed0 starts from stage2-seed0" in err[0] and "add stage2 to --stages" in err[0]
+    assert not list(out.glob("runs/*/record.json"))  # the scratch run did not train first
