@@ -58,9 +58,11 @@ class StudyLock:
         self.path = self.folder / LOCK_NAME
         self._fd: Optional[int] = None
         self.took_over: Optional[dict] = None  # the dead owner whose lock was taken over, if any
+        self._made_folder = False  # acquire created the study folder (released empty, it goes again)
 
     def acquire(self) -> "StudyLock":
         """Take the lock, or raise :class:`StudyLockedError` naming its owner."""
+        self._made_folder = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -104,6 +106,11 @@ class StudyLock:
             pass  # a read-only folder: the flock still goes with the file descriptor
         os.close(self._fd)
         self._fd = None
+        if self._made_folder:  # a study refused before it wrote anything leaves no empty folder behind
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass  # not empty (the study wrote into it), or another process's lock is there now
 
     def __enter__(self) -> "StudyLock":
         return self.acquire()
