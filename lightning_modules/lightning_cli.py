@@ -201,10 +201,13 @@ class OrchardCLI(LightningCLI):
         summary = {"log_dir": str(log_dir), "best_checkpoint": best}
         if timer and timer.result:
             summary.update({k: timer.result[k] for k in ("train_seconds", "epochs", "images_per_second")})
+        wrote = bool(trainer.loggers) and not trainer.fast_dev_run  # fast_dev_run writes no run folder
+        if not wrote:
+            summary["log_dir"] = None
         print(f"fit done: {json.dumps(summary)}")
         if best:
             print(f"test it:  python cli.py test --config {log_dir / 'config.yaml'} --ckpt_path {best}")
-        print(f"run dir:  {log_dir}")
+        print(f"run dir:  {log_dir}" if wrote else "run dir:  none (no logger, or fast_dev_run)")
 
     def after_test(self) -> None:
         if self.trainer.is_global_zero:

@@ -12,7 +12,8 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     is written at the same step, so with ``monitor`` set it is a copy of the *best* epoch:
     ``--ckpt_path last.ckpt`` would rewind a run, and the "last" weights would not be the
     final ones. This subclass writes ``last.ckpt`` at every checkpoint point where the
-    top-k logic saved nothing (Lightning's own arguments and behaviour otherwise).
+    top-k logic saved nothing (Lightning's own arguments and behaviour otherwise), and writes nothing
+    under ``fast_dev_run``.
     """
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -24,6 +25,11 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_last_if_missed(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fast_dev_run:  # Lightning 2.6 saves last.ckpt here even then, into ./checkpoints
+            return
+        super().on_train_end(trainer, pl_module)
 
     def _save_last_if_missed(self, trainer: pl.Trainer) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):

@@ -21,9 +21,13 @@ def fit_args(root: Path, out: Path, *extra: str) -> list[str]:
             "--trainer.callbacks", "[]", *extra]
 
 
-def test_fast_dev_run_fit_through_lightning_cli(tiny_fruits, tmp_path):
+def test_fast_dev_run_fit_through_lightning_cli(tiny_fruits, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     cli = make_cli(fit_args(tiny_fruits, tmp_path, "--trainer.fast_dev_run", "true", "--model.arch", "mobilenet_v2"))
     assert cli.trainer.state.finished
+    assert not list(work.iterdir())  # no checkpoints/last.ckpt (Lightning 2.6 writes one at train end)
     assert isinstance(cli.model, ImageClassifier) and cli.model.hparams.arch == "mobilenet_v2"
     assert cli.model.hparams.num_classes == 3  # linked from the datamodule
     assert cli.trainer.global_step == 1
