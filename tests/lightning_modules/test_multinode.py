@@ -30,7 +30,8 @@ def two_node_fit(tiny_fruits, tmp_path_factory) -> Path:
                                          "init_args": {"out_dir": str(tmp / "ranks")}}]}}
     (tmp / "probe.yaml").write_text(yaml.safe_dump(config))
     port = free_port()
-    env = {**os.environ, "ORCHARD_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}
+    (tmp / "tmp").mkdir()  # torchrun's own temporary folders go here, not into the machine's /tmp
+    env = {**os.environ, "ORCHARD_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp / "tmp")}
     nodes = []
     for node_rank in range(NODES):
         command = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={NODES}", "--nproc_per_node=1",
