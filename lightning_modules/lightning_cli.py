@@ -205,7 +205,7 @@ class OrchardCLI(LightningCLI):
         if not wrote:
             summary["log_dir"] = None
         print(f"fit done: {json.dumps(summary)}")
-        if best:
+        if best and (log_dir / "config.yaml").is_file():
             print(f"test it:  python cli.py test --config {log_dir / 'config.yaml'} --ckpt_path {best}")
         print(f"run dir:  {log_dir}" if wrote else "run dir:  none (no logger, or fast_dev_run)")
 
