@@ -24,15 +24,20 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the platform has one, else all of them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux (macOS)
+        return os.cpu_count() or 1
+
+
 def machine_info() -> dict:
     """``{"cpu", "cores", "gpu", "platform", "python", "versions": {...}}``."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count()
+    cores = usable_cores()
     dists = ["torch", "torchvision", "pytorch-lightning", "torchmetrics", "onnx", "onnxruntime", "onnx2tf",
              "tensorflow", "tf-keras", "ai-edge-litert", "numpy"]
     return {

@@ -20,6 +20,7 @@ import time
 from typing import Any, Iterable, Iterator, Optional
 
 from common.errors import OrchardError, one_line
+from common.machine import usable_cores
 from common.output import verbose
 
 from .jobs import Outcome, Progress, Task, call
@@ -105,14 +106,6 @@ def _run_on_worker(task: Task, events: Any, threads: int) -> Outcome:
         return call(task, _RemoteProgress(events), worker)
 
 
-def _usable_cores() -> int:
-    """The cores this process may run on (its affinity, where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
 class RayExecutor:
     """Runs tasks on Ray, at most ``slots`` at once.
 
@@ -142,7 +135,7 @@ class RayExecutor:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
                                   "logging_level": logging.ERROR if quiet else logging.INFO}
         if self.address is None:  # a new Ray of our own, even where RAY_ADDRESS or a `ray start` cluster exists
-            kwargs["num_cpus"] = _usable_cores()
+            kwargs["num_cpus"] = usable_cores()
         try:
             ray.init(address=self.address or "local", **kwargs)
         except Exception as e:  # noqa: BLE001 - Ray's start-up errors vary; the user needs the address and the reason
