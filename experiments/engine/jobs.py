@@ -47,8 +47,8 @@ class Task:
 class Outcome:
     """What came of a run: its value, or the one-line reason it failed (``error``), and where it ran.
 
-    A run that was not attempted (its upstream failed) has an ``error`` too; one decided without
-    running (finished earlier) has ``skipped`` set; ``fatal`` marks a failure no other run can
+    A run that was not attempted (its upstream failed) has an ``error`` too and ``not_run`` set; one
+    decided without running (finished earlier) has ``skipped`` set; ``fatal`` marks a failure no other run can
     avoid (the output folder cannot be written), which stops the study.
     """
 
@@ -56,6 +56,7 @@ class Outcome:
     value: Any = None
     error: Optional[str] = None
     skipped: bool = False
+    not_run: bool = False
     fatal: bool = False
     worker: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0

@@ -64,7 +64,7 @@ def run_graph(order: Sequence[str], needs: Mapping[str, Sequence[str]], make_tas
                 continue  # no free slot; decided-without-running keys may still pass
             waiting.remove(key)
             if failed:
-                settle(Outcome(key, error=f"not run: {failed[0]} failed"))
+                settle(Outcome(key, error=f"not run: {failed[0]} failed", not_run=True))
                 continue
             made = make_task(key, {u: outcomes[u].value for u in upstream})
             if isinstance(made, Outcome):

@@ -279,6 +279,7 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     planned = [(spec, planned_epochs(spec, options)) for spec in runs]
     records: dict[RunSpec, dict] = {}
     failures: dict[str, str] = {}
+    not_run: set[str] = set()  # of the failures: runs not attempted because their upstream failed
     other_threads: list[str] = []
     check_before_running(options, runs)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -315,6 +316,8 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
         spec = by_id[outcome.key]
         if not outcome.ok:
             failures[outcome.key] = outcome.error
+            if outcome.not_run:
+                not_run.add(outcome.key)
             display.finish_run(spec, None, error=outcome.error)
         elif outcome.value is not None:
             records[spec] = {**outcome.value, "worker": {**outcome.value.get("worker", {}), **outcome.worker}} \
@@ -345,11 +348,10 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     ordered = [records[s] for s in runs if s in records]
     write_outputs(options, ordered, command, engine, failures, with_plot=True)
     if failures:
-        failed = {k: v for k, v in failures.items() if not v.startswith("not run:")}
+        failed = {k: v for k, v in failures.items() if k not in not_run}
         lines = "; ".join(f"{k}: {v}" for k, v in failed.items())
-        not_run = len(failures) - len(failed)
         raise RunsFailedError(f"{len(failed)} of {len(runs)} runs failed ({lines})"
-                              + (f", {not_run} more not run because of them" if not_run else "")
+                              + (f", {len(not_run)} more not run because of them" if not_run else "")
                               + f"; the other runs are in {options.out / 'report.md'}")
     return ordered
 

@@ -63,6 +63,7 @@ def test_runs_start_after_their_upstream_and_a_failure_skips_only_its_dependents
     assert outcomes["a"].value == 2 and outcomes["b"].value == 4
     assert outcomes["s1"].error == "ValueError: negative -1"
     assert outcomes["s2"].error == "not run: s1 failed" and outcomes["c1"].error == "not run: s2 failed"
+    assert outcomes["s2"].not_run and outcomes["c1"].not_run and not outcomes["s1"].not_run
 
 
 def test_upstream_values_reach_the_runs_that_need_them_and_decided_runs_do_not_run():
