@@ -107,6 +107,12 @@ def train(arch: str, args: argparse.Namespace) -> dict:
             "epochs": result.epochs, "images_per_second": result.images_per_second}
 
 
+def trained_line(arch: str, training: dict) -> str:
+    """The one line that says how an architecture's training went (:func:`train`'s result)."""
+    val = f", best val acc {training['val_acc'] * 100:.1f} %" if training["val_acc"] is not None else ""
+    return f"== {arch}: trained {training['epochs']} epoch(s) in {training['train_seconds']:.1f} s{val}"
+
+
 def train_and_export(arch: str, args: argparse.Namespace, models_dir: Path, dm=None, *, progress=None) -> dict:
     """Train ``arch`` and export its best checkpoint (here or as a Ray task; ``dm=None`` builds the data here).
 
@@ -125,8 +131,7 @@ def train_and_export(arch: str, args: argparse.Namespace, models_dir: Path, dm=N
             progress.started(arch, args.epochs, 0, "")
         print(f"== {arch}: train {args.epochs} epoch(s)", flush=True)
         training = train(arch, args)
-        val = f", best val acc {training['val_acc'] * 100:.1f} %" if training["val_acc"] is not None else ""
-        print(f"== {arch}: trained {training['epochs']} epoch(s) in {training['train_seconds']:.1f} s{val}", flush=True)
+        print(trained_line(arch, training), flush=True)
         stage = "export"
         print(f"== {arch}: export {training['best_checkpoint']}", flush=True)
         if dm is None:
@@ -190,9 +195,7 @@ def prepare_models(args: argparse.Namespace, dm, models_dir: Path) -> tuple[dict
                 reason = value["failure"]["reason"] if "failure" in value else outcome.error
                 print(f"== {outcome.key}: failed on Ray: {reason}", flush=True)
             else:
-                t = value.get("training") or {}
-                print(f"== {outcome.key}: trained ({t.get('epochs')} epoch(s), {t.get('train_seconds', 0):.1f} s) "
-                      "and exported on Ray", flush=True)
+                print(f"{trained_line(outcome.key, value['training'])}; exported on Ray", flush=True)
 
     with executor_cm as executor:
         engine = executor.describe()

@@ -285,15 +285,16 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
     options.out.mkdir(parents=True, exist_ok=True)
     threads = threads_per_run(options)
     # a Ray worker may run in another working folder (or on another node): it gets full paths
-    task_options = dataclasses.replace(options, out=options.out.resolve(), fruits_root=str(Path(options.fruits_root).resolve()),
-                                       cifar_root=str(Path(options.cifar_root).resolve())) if on_ray(options) else options
+    task_options = options if not on_ray(options) else dataclasses.replace(
+        options, out=options.out.resolve(), fruits_root=str(Path(options.fruits_root).resolve()),
+        cifar_root=str(Path(options.cifar_root).resolve()))
 
     def make_task(key: str, upstream: dict[str, Any]) -> Task | Outcome:
         spec = by_id[key]
         if spec.stage not in options.stages and not run_dir(options, spec).joinpath(RECORD).is_file():
             return Outcome(key, skipped=True)  # not asked for now: no record, nothing to report
         try:
-            init_from = upstream_checkpoint(spec, records, options)
+            init_from = upstream_checkpoint(spec, records, task_options)  # a full path where the run goes to Ray
             record = load_record(options, spec, init_from)
         except DamagedRecordError as e:
             display.print(f"{spec.run_id:<14} {e}: redone from its last checkpoint")
@@ -308,8 +309,6 @@ def run_study(options: StudyOptions, command: str) -> list[dict]:
             return Outcome(key, value=record, skipped=True)
         if spec.stage not in options.stages:
             return Outcome(key, skipped=True)
-        if init_from is not None and on_ray(options):
-            init_from = init_from.resolve()
         return Task(key, execute, (task_options, spec, init_from), log=run_dir(task_options, spec) / "run.log")
 
     def on_outcome(outcome: Outcome) -> None:
