@@ -16,6 +16,7 @@ from pytorch_lightning import Callback, LightningDataModule
 from pytorch_lightning.callbacks import Checkpoint, ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from common.cuda_check import drop_nvml_check_without_nvml
 from common.errors import UsageError
 from common.output import verbose
 
@@ -264,6 +265,8 @@ def make_cli(args: list[str] | None = None, run: bool = True, **kwargs) -> Orcha
     Lightning's model-summary table is off unless ``--verbose`` (``--trainer.enable_model_summary`` sets it).
     """
     hide_third_party_noise()
+    if torch.version.hip is None:  # no failed NVML load in every optimizer step (common/cuda_check.py)
+        drop_nvml_check_without_nvml()
     base = base_config()
     trainer_defaults = {**base.get("trainer", {}), **kwargs.pop("trainer_defaults", {})}
     trainer_defaults.setdefault("enable_model_summary", verbose())

@@ -11,14 +11,19 @@ import torch.distributed as dist
 
 
 class BatchProbe(pl.Callback):
-    """Writes ``rank<N>.json``: each training epoch's batch count and a fingerprint of every image seen."""
+    """Writes ``rank<N>.json``: each training epoch's batch count, a fingerprint of every image seen and the step losses."""
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = Path(out_dir)
         self.epochs: list[list[str]] = []
+        self.losses: list[list[tuple[float, int]]] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epochs.append([])
+        self.losses.append([])
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+        self.losses[-1].append((float(outputs["loss"]), int(batch[1].shape[0])))
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         images = batch[0].detach().cpu().contiguous()
@@ -28,7 +33,8 @@ class BatchProbe(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(
-            {"rank": trainer.global_rank, "world_size": trainer.world_size, "epochs": self.epochs}))
+            {"rank": trainer.global_rank, "world_size": trainer.world_size, "epochs": self.epochs,
+             "losses": self.losses}))
 
 
 def shard_worker(rank: int, world: int, init_file: str, out_dir: str, cases: list[tuple[int, int]]) -> None:

@@ -98,3 +98,16 @@ def test_under_ddp_each_rank_trains_on_distinct_images_in_the_same_number_of_ste
         assert len(steps[0]) == len(steps[1]) == (40 - 10) // WORLD // 4  # 10 held out for validation, last batch dropped
         assert not set(images[0]) & set(images[1])
         assert len(set(images[0]) | set(images[1])) == len(images[0]) + len(images[1]) == WORLD * len(steps[0]) * 4
+
+
+def test_the_epoch_training_loss_is_the_mean_over_every_rank_s_images(ddp_fit):
+    import csv
+
+    ranks = read_ranks(ddp_fit / "probe")
+    rows = list(csv.DictReader(open(ddp_fit / "runs" / "ddp" / "version_0" / "metrics.csv")))
+    logged = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
+    expected = [sum(loss * n for r in ranks for loss, n in r["losses"][e]) / sum(n for r in ranks for _, n in r["losses"][e])
+                for e in range(2)]
+    own = [sum(loss * n for loss, n in ranks[0]["losses"][e]) / sum(n for _, n in ranks[0]["losses"][e]) for e in range(2)]
+    assert logged == pytest.approx(expected, rel=1e-5)
+    assert logged != pytest.approx(own, rel=1e-5)  # not rank 0's images alone

@@ -94,6 +94,37 @@ class StepLosses(pl.Callback):
         self.epochs[-1].append((float(outputs["loss"]), int(batch[1].shape[0])))
 
 
+class StepAccuracy(pl.Callback):
+    """Counts, per epoch, the training images the module classifies right (train mode; lr 0 keeps the weights)."""
+
+    def __init__(self) -> None:
+        self.epochs: list[list[int]] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.epochs.append([0, 0])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.epochs[-1][0] += int((pl_module(batch[0]).argmax(dim=1) == batch[1]).sum())
+        self.epochs[-1][1] += int(batch[1].shape[0])
+
+
+def test_training_accuracy_is_logged_per_epoch_over_all_its_images(tiny_fruits, tmp_path):
+    import csv
+
+    from datamodules import Fruits360DataModule
+    from pytorch_lightning.loggers import CSVLogger
+
+    dm = Fruits360DataModule(str(tiny_fruits), grouping="apple_pear_noise", per_class=30, batch_size=16, augment=False)
+    counts = StepAccuracy()
+    trainer = pl.Trainer(max_epochs=3, num_sanity_val_steps=0, callbacks=[counts], logger=CSVLogger(tmp_path),
+                         enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(ImageClassifier(arch="alexnet", num_classes=3, lr=0.0), datamodule=dm)
+    rows = list(csv.DictReader(open(Path(trainer.log_dir) / "metrics.csv")))
+    logged = [float(r["train_acc"]) for r in rows if r.get("train_acc")]
+    assert logged == pytest.approx([right / seen for right, seen in counts.epochs], abs=1e-6)
+
+
 def test_training_loss_is_logged_on_logging_steps_and_as_the_epoch_mean(tiny_fruits, tmp_path):
     import csv
 
