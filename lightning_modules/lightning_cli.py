@@ -20,7 +20,7 @@ from common.cuda_check import drop_nvml_check_without_nvml
 from common.errors import UsageError
 from common.output import verbose
 
-from .callbacks import RNGStateCheckpoint, TrainingTimer
+from .callbacks import FrozenHeapDuringFit, RNGStateCheckpoint, TrainingTimer
 from .callbacks.last_checkpoint import BestAndLastCheckpoint
 from .checkpoint_io import SAFE_GLOBALS, CheckpointError, checkpoint_hparams, checkpoint_state_dict, read_checkpoint
 from .classifier import ImageClassifier
@@ -165,6 +165,7 @@ class OrchardCLI(LightningCLI):
         parser.add_lightning_class_args(TrainingTimer, "timer")
         parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")  # last.ckpt = the last epoch
         parser.add_lightning_class_args(RNGStateCheckpoint, "rng_state")  # a resumed fit drops out as the first did
+        parser.add_lightning_class_args(FrozenHeapDuringFit, "gc_freeze")  # no full collection walks the imports mid-fit
         parser.set_defaults({
             "checkpoint.monitor": "val_acc",
             "checkpoint.mode": "max",

@@ -1,5 +1,6 @@
+from .gc_freeze import FrozenHeapDuringFit
 from .progress_bar import ThrottledRichProgressBar
 from .rng_state import RNGStateCheckpoint
 from .timing import TrainingTimer
 
-__all__ = ["RNGStateCheckpoint", "ThrottledRichProgressBar", "TrainingTimer"]
+__all__ = ["FrozenHeapDuringFit", "RNGStateCheckpoint", "ThrottledRichProgressBar", "TrainingTimer"]
