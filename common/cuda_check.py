@@ -18,14 +18,14 @@ NVML_CHECK_ENV = "PYTORCH_NVML_BASED_CUDA_CHECK"
 NVML_LIBRARY = "libnvidia-ml.so.1"  # the name torch.cuda loads
 
 
-def drop_nvml_check_without_nvml(environ: MutableMapping[str, str] = os.environ,
+def drop_nvml_check_without_nvml(rocm: bool = False, environ: MutableMapping[str, str] = os.environ,
                                  load: Callable[[str], object] = ctypes.CDLL) -> bool:
     """Remove ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` from ``environ`` when ``load`` cannot open NVML; True if removed.
 
-    Call it after Lightning is imported (the import sets the variable), and not on a ROCm build
-    of torch, whose check reads AMD's library instead.
+    Call it after Lightning is imported (the import sets the variable). ``rocm``: torch is a ROCm
+    build (``torch.version.hip``), whose check reads AMD's library instead: nothing is removed.
     """
-    if environ.get(NVML_CHECK_ENV) != "1":
+    if rocm or environ.get(NVML_CHECK_ENV) != "1":
         return False
     try:
         load(NVML_LIBRARY)

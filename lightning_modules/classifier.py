@@ -129,7 +129,7 @@ class ImageClassifier(pl.LightningModule):
             return self.net.head(x)
         return self.net(x)
 
-    def _forward_batch(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of a fit's batch: images, or the frozen prefix's cached outputs while the feature cache is on."""
         # only inside the fit that built the cache (not in a test that follows a failed fit)
         if self._cached and self._trainer is not None and self._trainer.state.fn == "fit":
@@ -174,7 +174,7 @@ class ImageClassifier(pl.LightningModule):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         """Validation and test: loss logged per epoch, accuracy accumulated (see :meth:`_log_epoch_metrics`)."""
         x, y = batch
-        logits = self._forward_batch(x)
+        logits = self.forward_batch(x)
         loss = F.cross_entropy(logits, y)
         getattr(self, f"{stage}_acc").update(logits, y)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", sync_dist=True,
@@ -191,9 +191,10 @@ class ImageClassifier(pl.LightningModule):
         stage-3 step on cached features (both measured on the 2-core Xeon).
         """
         x, y = batch
-        logits = self._forward_batch(x)
+        logits = self.forward_batch(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
-        self._train_outputs.append((logits.detach().argmax(dim=1), y, loss.detach()))
+        labels = y if y.ndim == 1 else y.argmax(dim=1)  # class ids, also from class-probability targets
+        self._train_outputs.append((logits.detach().argmax(dim=1), labels, loss.detach()))
         trainer = self._trainer  # None when called outside a Trainer (self.log would only warn)
         if trainer is not None and (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0:
             self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
@@ -213,17 +214,18 @@ class ImageClassifier(pl.LightningModule):
     def _log_train_epoch(self) -> None:
         """Log ``train_acc`` and ``train_loss_epoch`` (mean per image) over the epoch's steps on every process."""
         outputs, self._train_outputs = self._train_outputs, []
-        if not outputs:
-            return
-        preds, labels, losses = zip(*outputs)
-        sizes = torch.tensor([y.shape[0] for y in labels], device=losses[0].device)
-        totals = torch.stack([(torch.cat(preds) == torch.cat(labels)).sum().to(losses[0].dtype),
-                              sizes.sum().to(losses[0].dtype), (torch.stack(losses) * sizes).sum()])
-        if self.trainer.world_size > 1:
+        totals = torch.zeros(3, device=self.device)  # float32 whatever the precision: counts stay exact
+        if outputs:
+            preds, labels, losses = zip(*outputs)
+            sizes = torch.tensor([y.shape[0] for y in labels], device=self.device, dtype=torch.float32)
+            totals = torch.stack([(torch.cat(preds) == torch.cat(labels)).sum().float(), sizes.sum(),
+                                  (torch.stack(losses).float() * sizes).sum()])
+        if self.trainer.world_size > 1:  # every process takes part, with or without steps of its own
             totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
-        correct, images, loss_sum = totals  # sync_dist below: a mean of equal values, no DDP warning
-        self.log("train_acc", correct / images, prog_bar=True, sync_dist=True)
-        self.log("train_loss_epoch", loss_sum / images, prog_bar=True, sync_dist=True)
+        correct, images, loss_sum = totals
+        if images > 0:  # sync_dist: a mean of equal values, no DDP warning
+            self.log("train_acc", correct / images, prog_bar=True, sync_dist=True)
+            self.log("train_loss_epoch", loss_sum / images, prog_bar=True, sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
         self._train_outputs = []  # nothing left from an epoch a failure or a stop cut short

@@ -10,6 +10,7 @@ every process computes with the same count.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -17,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+from common.cuda_check import drop_nvml_check_without_nvml
 
 from .runner import BenchmarkRunner, BetweenEpochs, runner_for
 
@@ -103,6 +106,10 @@ def prepare(spec: dict[str, Any]) -> tuple[BenchmarkRunner, dict[str, Any], floa
     """Import the spec's framework and fix its threads: the runner, the threads set, the resident MB after it."""
     runner = runner_for(spec["kind"])(spec)  # imports the runner's framework
     threads = runner.setup()
+    if runner.threads_of == "torch":  # the Lightning runner's CLI does this too: the plain loop alike
+        import torch
+
+        drop_nvml_check_without_nvml(rocm=torch.version.hip is not None)
     return runner, threads, _rss_mb()
 
 
@@ -115,7 +122,11 @@ def run(spec: dict[str, Any], between_epochs: BetweenEpochs = None, first_turn_w
     ``prepared``: what :func:`prepare` returned, when the framework was imported already.
     """
     runner, threads, imported_rss = prepared or prepare(spec)
-    result = runner.run(between_epochs)
+    gc.freeze()  # every framework without full collections of its import-time objects, as a CLI fit runs
+    try:
+        result = runner.run(between_epochs)
+    finally:
+        gc.unfreeze()
     if result.get("first_epoch_start") is not None:
         result["startup_seconds"] = (WALL0 - _process_start_wall()) + (result["first_epoch_start"] - PERF0) \
             - first_turn_wait

@@ -11,21 +11,26 @@ import torch.distributed as dist
 
 
 class BatchProbe(pl.Callback):
-    """Writes ``rank<N>.json``: each training epoch's batch count, a fingerprint of every image seen and the step losses."""
+    """Writes ``rank<N>.json``: each training epoch's batch count, a fingerprint of every image seen, the step losses
+    and the images predicted right."""
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = Path(out_dir)
         self.epochs: list[list[str]] = []
         self.losses: list[list[tuple[float, int]]] = []
+        self.correct: list[int] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epochs.append([])
         self.losses.append([])
+        self.correct.append(0)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
         self.losses[-1].append((float(outputs["loss"]), int(batch[1].shape[0])))
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        with torch.no_grad():  # what the training step is about to predict (no dropout; frozen BatchNorm in eval)
+            self.correct[-1] += int((pl_module.forward_batch(batch[0]).argmax(dim=1) == batch[1]).sum())
         images = batch[0].detach().cpu().contiguous()
         self.epochs[-1] += [hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16] for image in images]
         self.epochs[-1].append(f"step:{batch_idx}")
@@ -34,7 +39,7 @@ class BatchProbe(pl.Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(
             {"rank": trainer.global_rank, "world_size": trainer.world_size, "epochs": self.epochs,
-             "losses": self.losses}))
+             "losses": self.losses, "correct": self.correct}))
 
 
 def shard_worker(rank: int, world: int, init_file: str, out_dir: str, cases: list[tuple[int, int]]) -> None:

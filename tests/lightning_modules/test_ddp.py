@@ -100,7 +100,7 @@ def test_under_ddp_each_rank_trains_on_distinct_images_in_the_same_number_of_ste
         assert len(set(images[0]) | set(images[1])) == len(images[0]) + len(images[1]) == WORLD * len(steps[0]) * 4
 
 
-def test_the_epoch_training_loss_is_the_mean_over_every_rank_s_images(ddp_fit):
+def test_the_epoch_training_loss_and_accuracy_are_over_every_rank_s_images(ddp_fit):
     import csv
 
     ranks = read_ranks(ddp_fit / "probe")
@@ -111,3 +111,6 @@ def test_the_epoch_training_loss_is_the_mean_over_every_rank_s_images(ddp_fit):
     own = [sum(loss * n for loss, n in ranks[0]["losses"][e]) / sum(n for _, n in ranks[0]["losses"][e]) for e in range(2)]
     assert logged == pytest.approx(expected, rel=1e-5)
     assert logged != pytest.approx(own, rel=1e-5)  # not rank 0's images alone
+    accuracy = [float(r["train_acc"]) for r in rows if r.get("train_acc")]
+    seen = [sum(n for r in ranks for _, n in r["losses"][e]) for e in range(2)]
+    assert accuracy == pytest.approx([sum(r["correct"][e] for r in ranks) / seen[e] for e in range(2)], abs=1e-6)
