@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Callable, MutableMapping
+from typing import Callable, MutableMapping, Optional
 
 NVML_CHECK_ENV = "PYTORCH_NVML_BASED_CUDA_CHECK"
 NVML_LIBRARY = "libnvidia-ml.so.1"  # the name torch.cuda loads
 
 
-def drop_nvml_check_without_nvml(rocm: bool = False, environ: MutableMapping[str, str] = os.environ,
+def drop_nvml_check_without_nvml(rocm: Optional[bool] = None, environ: MutableMapping[str, str] = os.environ,
                                  load: Callable[[str], object] = ctypes.CDLL) -> bool:
     """Remove ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` from ``environ`` when ``load`` cannot open NVML; True if removed.
 
     Call it after Lightning is imported (the import sets the variable). ``rocm``: torch is a ROCm
-    build (``torch.version.hip``), whose check reads AMD's library instead: nothing is removed.
+    build, whose check reads AMD's library instead, so nothing is removed (``None``: read from
+    ``torch.version.hip``).
     """
-    if rocm or environ.get(NVML_CHECK_ENV) != "1":
+    if environ.get(NVML_CHECK_ENV) != "1":
+        return False
+    if rocm is None:
+        import torch
+
+        rocm = torch.version.hip is not None
+    if rocm:
         return False
     try:
         load(NVML_LIBRARY)

@@ -266,7 +266,7 @@ def make_cli(args: list[str] | None = None, run: bool = True, **kwargs) -> Orcha
     Lightning's model-summary table is off unless ``--verbose`` (``--trainer.enable_model_summary`` sets it).
     """
     hide_third_party_noise()
-    drop_nvml_check_without_nvml(rocm=torch.version.hip is not None)  # no failed NVML load in every optimizer step
+    drop_nvml_check_without_nvml()  # no failed NVML load in every optimizer step
     base = base_config()
     trainer_defaults = {**base.get("trainer", {}), **kwargs.pop("trainer_defaults", {})}
     trainer_defaults.setdefault("enable_model_summary", verbose())

@@ -107,9 +107,7 @@ def prepare(spec: dict[str, Any]) -> tuple[BenchmarkRunner, dict[str, Any], floa
     runner = runner_for(spec["kind"])(spec)  # imports the runner's framework
     threads = runner.setup()
     if runner.threads_of == "torch":  # the Lightning runner's CLI does this too: the plain loop alike
-        import torch
-
-        drop_nvml_check_without_nvml(rocm=torch.version.hip is not None)
+        drop_nvml_check_without_nvml()
     return runner, threads, _rss_mb()
 
 
