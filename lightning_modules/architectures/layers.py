@@ -17,6 +17,27 @@ class ChannelsLastFlatten(nn.Module):
         return x.permute(0, 2, 3, 1).flatten(1)
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that draws its CPU training mask in 40 % of the time, bit for bit the same.
+
+    On the CPU ``nn.Dropout`` keeps each element where ``bernoulli_(1 - p)`` draws a one, and
+    that kernel draws a float64 uniform from torch's generator per element and compares it with
+    ``1 - p``: the same numbers ``torch.rand(..., dtype=float64)`` draws, in the same order, which
+    a vectorised kernel does 2.5x faster (16,384 elements: 69 vs 176 us on the 2-core Xeon, a
+    tenth of a stage-3 training step on cached features). The output, its gradient and the
+    generator's state afterwards equal ``nn.Dropout``'s (tests/lightning_modules/test_layers.py
+    checks them against torch's own). Other devices, evaluation, ``inplace`` and ``p`` of 0 or 1
+    take ``nn.Dropout``'s path; the module is an ``nn.Dropout`` to everything that inspects it.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.inplace or x.device.type != "cpu" or not 0.0 < self.p < 1.0:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        noise = (torch.rand(x.shape, dtype=torch.float64, device=x.device) < keep).to(x.dtype).div_(keep)
+        return x * noise
+
+
 def mlp_head(in_features: int, hidden: int, num_classes: int, dropout: float = 0.0) -> nn.Sequential:
     """``in -> hidden -> hidden -> classes`` with ReLU (and optional dropout) between."""
     layers: list[nn.Module] = []
@@ -24,7 +45,7 @@ def mlp_head(in_features: int, hidden: int, num_classes: int, dropout: float = 0
         layers.append(nn.Linear(fan_in, fan_out))
         layers.append(nn.ReLU(inplace=True))
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
     layers.append(nn.Linear(hidden, num_classes))
     return nn.Sequential(*layers)
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .base import OrchardNet, named
-from .layers import init_weights
+from .layers import Dropout, init_weights
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -75,7 +75,7 @@ class MobileNetV2(OrchardNet):
     def build_head(self, num_classes: int) -> nn.Module:
         layers: list[nn.Module] = [GlobalAveragePool(), nn.Linear(64, 64), nn.ReLU(inplace=True)]
         if self.dropout > 0:
-            layers.append(nn.Dropout(self.dropout))
+            layers.append(Dropout(self.dropout))
         return nn.Sequential(*layers, nn.Linear(64, num_classes))
 
 
