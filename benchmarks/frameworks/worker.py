@@ -155,7 +155,9 @@ def main(argv: list[str]) -> int:
     turns.take()  # a no-op without a coordinator
     first_turn_wait = time.perf_counter() - t0
     write_json_atomic(spec["result"], run(spec, turns.between_epochs, first_turn_wait, prepared))
-    turns.finish()
+    # No turns.finish(): the turn ends when this process has exited and its pipe ends close, so its
+    # interpreter's teardown (freeing the framework's memory and thread pools) never overlaps the
+    # next process's epochs.
     return 0
 
 

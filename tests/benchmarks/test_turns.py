@@ -10,9 +10,16 @@ from benchmarks.frameworks.turns import ENV, Turns, TurnTimeout, take_turns
 from tests.conftest import REPO
 
 CHILD = """
-import sys, time
+import atexit, sys, time
 from benchmarks.frameworks.turns import Turns
 name, epochs, log, crash_at = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+hold = crash_at == -1  # end the turn by exiting, after a slow teardown, as the frameworks worker does
+def teardown():
+    time.sleep(0.3)
+    with open(log, "a") as f:
+        f.write(f"{name} - {time.monotonic()} exit\\n")
+if hold:
+    atexit.register(teardown)
 turns = Turns()
 turns.take()
 for epoch in range(epochs):
@@ -26,7 +33,8 @@ for epoch in range(epochs):
     time.sleep(0.05)
     with open(log, "a") as f:
         f.write(f"{name} {epoch} {time.monotonic()} end\\n")
-turns.finish()
+if not hold:
+    turns.finish()
 """
 
 
@@ -57,6 +65,15 @@ def test_processes_alternate_epoch_by_epoch_and_never_overlap(tmp_path):
     assert order == [("A", 0), ("B", 0), ("C", 0), ("A", 1), ("B", 1), ("C", 1), ("A", 2), ("C", 2)]
     spans = [float(t) for _, _, t, _ in events(log)]
     assert spans == sorted(spans)  # each epoch ends before the next process's starts
+
+
+def test_a_process_that_ends_by_exiting_keeps_its_turn_through_its_teardown(tmp_path):
+    log = tmp_path / "log"
+    procs, channels = start([("A", 1), ("B", 2)], log, crash_at={"A": -1})
+    take_turns(channels, turn_timeout=60)
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    times = {(name, epoch, what): float(t) for name, epoch, t, what in events(log)}
+    assert times[("A", "-", "exit")] < times[("B", "1", "start")]  # B's second epoch waits for A's exit
 
 
 def test_a_process_that_dies_leaves_the_others_running(tmp_path):
