@@ -4,11 +4,12 @@ PyTorch's Linux wheels use GNU OpenMP (libgomp). After every parallel region its
 busy-wait ``GOMP_SPINCOUNT`` rounds (300,000 by default) before they sleep, and a sleeping
 thread must be woken, on a virtual machine through the hypervisor, for the next region. Both
 extremes cost: too short a spin and every op of a training step waits for a thread to wake
-(on the 2-core Xeon, 2 threads: alexnet epochs 25 % longer and the stage-3 fit 0.30 instead of
-0.24 s with 1,000 rounds); too long a spin and, on a CPU another busy process shares, the
-spinning threads take the core their partner needs (the same fits 4-8x slower at the default,
-2.5-4x at 30,000, 2x at 1,000). 30,000 rounds keep a quiet machine within a few per cent of
-the fastest and bound the loss when it is not; README ("process settings") has the figures.
+(on the 2-core Xeon, 2 threads, 1,000 rounds: alexnet epochs ~30 % longer, a stage-3 fit 0.30-0.35
+instead of 0.24 s); too long a spin and, on a CPU another busy process shares, the spinning
+threads take the core their partner needs (the same training 7-20x slower than on a quiet machine
+at the default, ~4.5x at 30,000, ~2x at 1,000). 30,000 rounds keep a quiet machine within a few
+per cent of the fastest and bound the loss when it is not; README ("process settings") has the
+figures.
 On a CPU you share with other busy work, ``GOMP_SPINCOUNT=1000`` or ``--threads 1`` is the
 better choice. A value the user set in the environment wins.
 """
