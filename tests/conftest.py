@@ -18,6 +18,8 @@ if str(REPO) not in sys.path:
 from common.allocator import tune_malloc  # noqa: E402
 from common.threads import apply_openmp_defaults  # noqa: E402
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers share the cores: a short spin (common/threads.py)
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 apply_openmp_defaults()  # before any test module imports torch, as cli.py does
 tune_malloc()  # as cli.py does
 

@@ -22,6 +22,10 @@ _REQUEST, _DONE, _GRANT = b"t", b"d", b"g"
 class Turns:
     """A worker's turn: :meth:`take` blocks until it is this process's turn to compute.
 
+    A process's last turn ends at :meth:`finish`, or, without it, when the process has exited and
+    its pipe ends are closed (its teardown then runs inside its own turn). The pipe ends are
+    close-on-exec: no program it starts can hold the turn after it has exited.
+
     Args:
         environ: where ``ORCHARD_TURN_FDS`` ("read_fd,write_fd") is looked up.
     """
@@ -29,6 +33,8 @@ class Turns:
     def __init__(self, environ: Optional[dict[str, str]] = None) -> None:
         value = (os.environ if environ is None else environ).get(ENV)
         self.fds: Optional[tuple[int, int]] = tuple(int(x) for x in value.split(",")) if value else None
+        for fd in self.fds or ():
+            os.set_inheritable(fd, False)
 
     def take(self) -> None:
         """Hand the machine back, then wait for the next turn (returns at once without a coordinator)."""

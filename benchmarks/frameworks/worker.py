@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
     turns.take()  # a no-op without a coordinator
     first_turn_wait = time.perf_counter() - t0
     write_json_atomic(spec["result"], run(spec, turns.between_epochs, first_turn_wait, prepared))
-    # No turns.finish(): the turn ends when this process has exited and its pipe ends close, so its
+    # The turn ends when this process exits and its pipe ends close (Turns: without finish()), so its
     # interpreter's teardown (freeing the framework's memory and thread pools) never overlaps the
     # next process's epochs.
     return 0

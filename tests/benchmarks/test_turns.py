@@ -1,4 +1,5 @@
 """benchmarks.frameworks.turns: real processes computing in turns, epoch by epoch."""
+import json
 import os
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_a_process_that_ends_by_exiting_keeps_its_turn_through_its_teardown(tmp_
     take_turns(channels, turn_timeout=60)
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     times = {(name, epoch, what): float(t) for name, epoch, t, what in events(log)}
-    assert times[("A", "-", "exit")] < times[("B", "1", "start")]  # B's second epoch waits for A's exit
+    assert times[("A", "-", "exit")] < times[("B", "0", "start")]  # B's first turn waits for A's exit
 
 
 def test_a_process_that_dies_leaves_the_others_running(tmp_path):
@@ -95,6 +96,31 @@ def test_a_turn_longer_than_the_timeout_raises(tmp_path):
     for p in procs:
         p.kill()
         p.wait()
+
+
+def test_the_pipe_ends_are_not_handed_to_programs_the_worker_starts():
+    read_fd, write_fd = os.pipe()
+    for fd in (read_fd, write_fd):
+        os.set_inheritable(fd, True)  # as subprocess's pass_fds leaves them in the worker
+    try:
+        turns = Turns(environ={ENV: f"{read_fd},{write_fd}"})
+        assert turns.fds == (read_fd, write_fd)
+        assert not os.get_inheritable(read_fd) and not os.get_inheritable(write_fd)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_a_frameworks_worker_keeps_its_turn_until_it_exits(tmp_path, monkeypatch):
+    """worker.main writes its result and returns without ending the turn itself (it ends at exit)."""
+    from benchmarks.frameworks import worker
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"result": str(tmp_path / "result.json")}))
+    monkeypatch.setattr(worker, "run", lambda *a, **k: {"kind": "stub"})
+    monkeypatch.setattr(Turns, "finish", lambda self: pytest.fail("the worker ended its turn before its exit"))
+    assert worker.main([str(spec)]) == 0
+    assert json.loads((tmp_path / "result.json").read_text()) == {"kind": "stub"}
 
 
 def test_without_a_coordinator_turns_are_no_ops():

@@ -1,4 +1,4 @@
-"""The OpenMP defaults: set where unset, never over the user's own value, and read by libgomp."""
+"""The OpenMP defaults: set where unset, never over the user's own value, before torch is loaded."""
 from __future__ import annotations
 
 import os
@@ -22,10 +22,23 @@ def test_a_value_the_user_set_wins():
     assert env == {"GOMP_SPINCOUNT": "1000", "PATH": "/bin"}
 
 
+# Record, when the CLI applies the defaults, whether torch (and its OpenMP) is loaded yet; then run a
+# command that does load torch.
+PROBE = """
+import contextlib, io, os, sys
+import common.threads as threads
+seen, apply = [], threads.apply_openmp_defaults
+threads.apply_openmp_defaults = lambda *a, **k: (seen.append("torch" in sys.modules), apply(*a, **k))[1]
+import cli
+with contextlib.redirect_stdout(io.StringIO()):
+    code = cli.main(["models"])
+print(code, seen, "torch" in sys.modules, os.environ.get("GOMP_SPINCOUNT"))
+"""
+
+
 def test_the_cli_sets_the_spin_before_anything_loads_torch_s_openmp():
-    probe = ("import os, sys, contextlib, io, cli; loaded = 'torch' in sys.modules; "
-             "contextlib.redirect_stdout(io.StringIO()).__enter__(); cli.main([]); "
-             "sys.__stdout__.write(f\"{loaded} {os.environ.get('GOMP_SPINCOUNT')}\")")
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert out.stdout.split() == ["False", OPENMP_DEFAULTS["GOMP_SPINCOUNT"]], out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    expected = ["0", "[False]", "True", OPENMP_DEFAULTS["GOMP_SPINCOUNT"]]  # exit 0; torch not yet loaded then
+    assert out.stdout.split() == expected, out.stderr[-2000:]

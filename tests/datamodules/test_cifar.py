@@ -93,7 +93,7 @@ def test_batches_are_upscaled_to_100_and_augmented_without_vertical_flips(synth1
     assert batch[2][:, 1].eq(0).all() and batch[2][:, 2:].abs().max() <= 2  # no vflip, shifts of <= 2 px
     x, y = data.on_after_batch_transfer(batch, 0)
     assert x.shape == (16, 3, 100, 100) and x.dtype == torch.float32 and y.shape == (16,)
-    assert -1.0 - 1e-6 <= x.min() < x.max() <= 1.0 + 1e-6  # [-1, 1] up to float32 rounding (255 / 127.5)
+    assert -1.0 - 1e-6 <= x.min() < x.max() <= 1.0 + 1e-6  # [-1, 1] up to float32 rounding of 255 * (1 / 127.5) - 1
 
 
 @pytest.mark.skipif(not CIFAR10_MINI.is_dir(), reason="../shared/data/cifar10-mini is absent")

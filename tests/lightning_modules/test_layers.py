@@ -21,9 +21,14 @@ def _run(module: nn.Module, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
-@pytest.mark.parametrize("shape", [(32, 512), (7,), (2, 3, 4, 5)])
-def test_training_output_gradient_and_generator_state_equal_torch_s_dropout(dtype, p, shape):
+@pytest.mark.parametrize("shape,layout", [((32, 512), None), ((7,), None), ((2, 3, 4, 5), None),
+                                          ((24, 40), "transposed"), ((4, 6, 5, 7), "channels_last")])
+def test_training_output_gradient_and_generator_state_equal_torch_s_dropout(dtype, p, shape, layout):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+    if layout == "transposed":
+        x = x.t()
+    elif layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
     ours, theirs = _run(Dropout(p).train(), x, seed=3), _run(nn.Dropout(p).train(), x, seed=3)
     for a, b in zip(ours, theirs):
         assert torch.equal(a, b)
