@@ -84,7 +84,7 @@ def test_int8_tflite_agrees_with_its_checkpoint_on_real_photos(fruits_mini, tmp_
     run through ``cli.main`` in this process (the process boundary is tested elsewhere)."""
     runs = tmp_path / "runs"
     code, _, err = run_main(capsys, "fit", "--config", REPO / "configs" / "scratch_fruits3.yaml", "--data.init_args.root",
-                            fruits_mini, "--data.init_args.per_class", "60", "--trainer.max_epochs", "4",
+                            fruits_mini, "--data.init_args.per_class", "60", "--trainer.max_epochs", "6",
                             f"--trainer.logger.init_args.save_dir={runs}", "--trainer.enable_progress_bar", "false")
     assert code == 0, err[-2000:]
     ckpt = next(runs.rglob("last.ckpt"))
