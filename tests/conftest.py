@@ -18,8 +18,21 @@ if str(REPO) not in sys.path:
 from common.allocator import tune_malloc  # noqa: E402
 from common.threads import apply_openmp_defaults  # noqa: E402
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers share the cores: a short spin (common/threads.py)
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+
+
+def share_cores_among_workers(environ=os.environ) -> None:
+    """Under pytest-xdist, give each worker's torch ``cores // workers`` threads (``OMP_NUM_THREADS``).
+
+    Workers that each took every core would oversubscribe the CPU, and OpenMP threads that spin
+    between ops (``common/threads.py``) would then hold the cores the other workers need. The CLI
+    processes the tests start inherit it. A thread count set in the environment wins.
+    """
+    workers = int(environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in environ:
+        environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+
+
+share_cores_among_workers()  # before any test module imports torch
 apply_openmp_defaults()  # before any test module imports torch, as cli.py does
 tune_malloc()  # as cli.py does
 

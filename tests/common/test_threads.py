@@ -42,3 +42,17 @@ def test_the_cli_sets_the_spin_before_anything_loads_torch_s_openmp():
                          timeout=300)
     expected = ["0", "[False]", "True", OPENMP_DEFAULTS["GOMP_SPINCOUNT"]]  # exit 0; torch not yet loaded then
     assert out.stdout.split() == expected, out.stderr[-2000:]
+
+
+def test_test_workers_share_the_cores():
+    from tests.conftest import share_cores_among_workers
+
+    env = {"PYTEST_XDIST_WORKER_COUNT": "2"}
+    share_cores_among_workers(env)
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    mine = {"PYTEST_XDIST_WORKER_COUNT": "2", "OMP_NUM_THREADS": "7"}
+    share_cores_among_workers(mine)
+    assert mine["OMP_NUM_THREADS"] == "7"
+    alone: dict[str, str] = {}
+    share_cores_among_workers(alone)
+    assert alone == {}
