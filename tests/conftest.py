@@ -19,7 +19,6 @@ from common.allocator import tune_malloc  # noqa: E402
 from common.threads import apply_openmp_defaults  # noqa: E402
 
 
-
 def share_cores_among_workers(environ=os.environ) -> None:
     """Under pytest-xdist, give each worker's torch ``cores // workers`` threads (``OMP_NUM_THREADS``).
 
