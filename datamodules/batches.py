@@ -20,6 +20,20 @@ def _dist_rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def take_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[idx]`` for a 1-D index into dim 0, copied row by row (``index_select``), in ``t``'s memory layout.
+
+    Advanced indexing computes an offset for every element: for a batch of 64 uint8 3x100x100
+    images it takes ~0.6 ms on the CPU, ``index_select`` ~0.05 ms. A channels-last ``t`` is
+    gathered through its contiguous N, H, W, C view and comes back channels-last, as ``t[idx]``.
+    """
+    if t.ndim == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        n, c, h, w = t.shape
+        rows = t.permute(0, 2, 3, 1).reshape(n, h * w * c).index_select(0, idx)
+        return rows.view(-1, h, w, c).permute(0, 3, 1, 2)
+    return t.index_select(0, idx)
+
+
 class InMemoryBatches:
     """An iterable of ``(images, labels[, aug])`` batches sliced from in-memory tensors.
 
@@ -93,7 +107,7 @@ class InMemoryBatches:
             idx = order[start:start + self.batch_size]
             if idx.numel() == 0:
                 break
-            batch = (self.images[idx], self.labels[idx])
+            batch = (take_rows(self.images, idx), take_rows(self.labels, idx))
             if self.augment is not None:
                 batch = batch + (self.augment.sample(idx.numel(), g),)
             yield batch

@@ -1,7 +1,9 @@
 """The whole-batch data path: seeded order, shards, augmentation and normalisation."""
 import torch
 
-from datamodules.batches import BatchAugment, BatchTransform, InMemoryBatches
+import pytest
+
+from datamodules.batches import BatchAugment, BatchTransform, InMemoryBatches, take_rows
 
 
 def _data(n=10):
@@ -30,6 +32,26 @@ def test_labels_stay_with_their_images():
     images, labels = _data()
     for x, y in InMemoryBatches(images, labels, batch_size=3, shuffle=True, seed=5):
         assert torch.equal(x[:, 0, 0, 0].long(), y)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "labels", "features"])
+def test_take_rows_equals_advanced_indexing_in_values_and_layout(layout):
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 255, (12, 3, 5, 7), generator=g, dtype=torch.uint8)
+    if layout == "channels_last":
+        t = t.contiguous(memory_format=torch.channels_last)
+    elif layout == "transposed":
+        t = t.transpose(2, 3)
+    elif layout == "labels":
+        t = torch.arange(12) * 3
+    elif layout == "features":  # a feature cache: float, channels-last, 1 x 1 maps are both layouts at once
+        t = torch.randn(12, 8, 1, 1, generator=g).contiguous(memory_format=torch.channels_last)
+    idx = torch.tensor([5, 0, 11, 5, 3])
+    got, want = take_rows(t, idx), t[idx]
+    assert torch.equal(got, want) and got.dtype == want.dtype
+    if layout != "transposed":  # advanced indexing keeps a dense layout's strides
+        assert got.stride() == want.stride()
+    assert take_rows(t, idx[:0]).shape == want[:0].shape
 
 
 def test_augmentation_parameters_are_reproducible():
