@@ -1,0 +1,81 @@
+"""Writing checkpoints: the same files and atomic replace as Lightning's writer, with less waiting between epochs."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from fsspec.implementations.local import LocalFileSystem
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning_fabric.utilities.cloud_io import get_filesystem
+from lightning_fabric.utilities.types import _PATH
+
+
+class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
+    """Lightning's ``TorchCheckpointIO`` whose final rename runs on a worker thread.
+
+    Lightning pickles a checkpoint into memory, copies that into a temporary file and renames it
+    over the old file. This writer pickles straight into ``.<name>.part`` beside the target
+    (one copy of the ~10 MB fewer) and hands the rename to a thread: on ext4, a rename that replaces
+    a file waits ~10 ms, with ~1 ms of CPU, until the new file's data starts going to disk, and the
+    next epoch need not wait for that (README: a shorter pause between epochs also makes the next
+    epoch faster).
+
+    What stays as in Lightning: a checkpoint file is always complete (the rename is atomic); every
+    save, load and remove first waits for the rename before it, so they happen in order; the end
+    of a fit (``teardown``) waits for the last one, so a finished fit's files are all in place. A
+    killed process leaves the previous complete file (and a ``.part`` that the next save replaces).
+    A rename that fails is raised by the next save, load, remove or ``teardown``. Paths that are
+    not local files (``s3://``, ``memory://`` ...) go through Lightning's writer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: Optional[threading.Thread] = None
+        self._error: Optional[BaseException] = None
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Optional[Any] = None) -> None:
+        self.wait()
+        if storage_options is not None or not isinstance(get_filesystem(path), LocalFileSystem):
+            super().save_checkpoint(checkpoint, path, storage_options)  # Lightning's writer (and its TypeError)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.part")  # a killed writer's is overwritten by the next save
+        try:
+            torch.save(checkpoint, part)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        # not a daemon: an interpreter that exits without teardown still finishes the rename
+        self._pending = threading.Thread(target=self._replace, args=(part, target), name="checkpoint-replace")
+        self._pending.start()
+
+    def _replace(self, part: Path, target: Path) -> None:
+        try:
+            os.replace(part, target)
+        except BaseException as e:  # raised in the training thread by the next wait()
+            part.unlink(missing_ok=True)
+            self._error = e
+
+    def wait(self) -> None:
+        """Block until the last rename is done; raise its error if it failed."""
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def load_checkpoint(self, path: _PATH, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.wait()
+        return super().load_checkpoint(path, *args, **kwargs)
+
+    def remove_checkpoint(self, path: _PATH) -> None:
+        self.wait()
+        super().remove_checkpoint(path)
+
+    def teardown(self) -> None:
+        self.wait()

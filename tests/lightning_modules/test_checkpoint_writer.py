@@ -1,0 +1,85 @@
+"""The checkpoint writer: Lightning's files and atomic replace, the rename on a worker thread, in order."""
+import os
+import threading
+
+import pytest
+import torch
+
+from lightning_modules import checkpoint_writer
+from lightning_modules.checkpoint_writer import BackgroundReplaceCheckpointIO
+from lightning_modules.lightning_cli import make_cli
+
+
+def _ckpt(value: float) -> dict:
+    return {"state_dict": {"w": torch.full((3,), value)}, "epoch": int(value)}
+
+
+def _parts(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def test_saves_replace_in_order_and_leave_no_part_files(tmp_path):
+    io = BackgroundReplaceCheckpointIO()
+    target = tmp_path / "sub" / "last.ckpt"
+    target.parent.mkdir()
+    (target.parent / ".last.ckpt.part").write_bytes(b"left by a killed writer")
+    for value in (1.0, 2.0, 3.0):
+        io.save_checkpoint(_ckpt(value), target)
+    io.teardown()
+    assert torch.equal(torch.load(target)["state_dict"]["w"], torch.full((3,), 3.0))
+    assert _parts(target.parent) == []
+
+
+def test_the_rename_runs_off_the_saving_thread_and_is_awaited(tmp_path, monkeypatch):
+    release = threading.Event()
+    real_replace = os.replace
+
+    def held_replace(src, dst):  # a rename that waits like ext4's replace of an existing file
+        assert threading.current_thread() is not threading.main_thread()
+        release.wait(10)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint_writer.os, "replace", held_replace)
+    io = BackgroundReplaceCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint(_ckpt(1.0), target)  # returns while the rename is held
+    assert not target.exists() and len(_parts(tmp_path)) == 1
+    waiter = threading.Thread(target=io.load_checkpoint, args=(target,))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # a load waits for the rename before it
+    release.set()
+    waiter.join(10)
+    io.teardown()
+    assert torch.load(target)["epoch"] == 1 and _parts(tmp_path) == []
+
+
+def test_a_failed_rename_is_raised_by_the_next_call(tmp_path):
+    io = BackgroundReplaceCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    target.mkdir()  # a folder in the way
+    (target / "keep").write_text("x")
+    io.save_checkpoint(_ckpt(1.0), target)
+    with pytest.raises(OSError):
+        io.teardown()
+    io.teardown()  # raised once
+    assert _parts(tmp_path) == []
+
+
+def test_paths_that_are_not_local_files_go_through_lightnings_writer():
+    io = BackgroundReplaceCheckpointIO()
+    io.save_checkpoint(_ckpt(4.0), "memory://orchard-test/last.ckpt")
+    assert io._pending is None
+    assert io.load_checkpoint("memory://orchard-test/last.ckpt")["epoch"] == 4
+    with pytest.raises(TypeError):
+        io.save_checkpoint(_ckpt(1.0), "memory://orchard-test/x.ckpt", storage_options={"a": 1})
+
+
+def test_a_cli_fit_writes_with_it_and_leaves_complete_checkpoints(tiny_fruits, tmp_path):
+    cli = make_cli(["fit", "--data", "datamodules.Fruits360DataModule", "--data.root", str(tiny_fruits),
+                    "--trainer.max_epochs", "3", "--trainer.logger.init_args.save_dir", str(tmp_path),
+                    "--trainer.enable_progress_bar", "false"])
+    assert isinstance(cli.trainer.strategy.checkpoint_io, BackgroundReplaceCheckpointIO)
+    folder = next(tmp_path.rglob("checkpoints"))
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]  # no .part left
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
