@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from fsspec.implementations.local import LocalFileSystem
@@ -14,14 +15,16 @@ from lightning_fabric.utilities.types import _PATH
 
 
 class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
-    """Lightning's ``TorchCheckpointIO`` whose final rename runs on a worker thread.
+    """Lightning's ``TorchCheckpointIO`` whose final rename can run on a worker thread.
 
     Lightning pickles a checkpoint into memory, copies that into a temporary file and renames it
     over the old file. This writer pickles straight into ``.<name>.part`` beside the target
     (one copy of the ~10 MB fewer) and hands the rename to a thread: on ext4, a rename that replaces
     a file waits ~10 ms, with ~1 ms of CPU, until the new file's data starts going to disk, and the
     next epoch need not wait for that (README: a shorter pause between epochs also makes the next
-    epoch faster).
+    epoch faster). Only saves made inside :meth:`deferred` (the checkpoint callback's, during a
+    fit) rename in the background; any other save, e.g. a direct ``trainer.save_checkpoint()``,
+    has its file in place when it returns, as with Lightning's writer.
 
     What stays as in Lightning: a checkpoint file is always complete (the rename is atomic); every
     save, load and remove first waits for the rename before it, so they happen in order; the end
@@ -35,6 +38,16 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
         super().__init__()
         self._pending: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
+        self._deferring = False
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Saves inside this block may leave their rename to the worker thread."""
+        before, self._deferring = self._deferring, True
+        try:
+            yield
+        finally:
+            self._deferring = before
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Optional[Any] = None) -> None:
         self.wait()
@@ -49,6 +62,10 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
         except BaseException:
             part.unlink(missing_ok=True)
             raise
+        if not self._deferring:
+            self._replace(part, target)
+            self.wait()
+            return
         # not a daemon: an interpreter that exits without teardown still finishes the rename
         self._pending = threading.Thread(target=self._replace, args=(part, target), name="checkpoint-replace")
         self._pending.start()

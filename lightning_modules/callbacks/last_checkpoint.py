@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ..checkpoint_writer import BackgroundReplaceCheckpointIO
+
 
 class BestAndLastCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` that also writes ``last.ckpt`` after every epoch.
@@ -13,8 +15,17 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     ``--ckpt_path last.ckpt`` would rewind a run, and the "last" weights would not be the
     final ones. This subclass writes ``last.ckpt`` at every checkpoint point where the
     top-k logic saved nothing (Lightning's own arguments and behaviour otherwise), and writes nothing
-    under ``fast_dev_run``.
+    under ``fast_dev_run``. With orchard's :class:`BackgroundReplaceCheckpointIO`, its saves leave
+    the rename over the previous file to a worker thread.
     """
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        writer = trainer.strategy.checkpoint_io
+        if not isinstance(writer, BackgroundReplaceCheckpointIO):
+            super()._save_checkpoint(trainer, filepath)
+            return
+        with writer.deferred():
+            super()._save_checkpoint(trainer, filepath)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)

@@ -1,6 +1,7 @@
-"""The checkpoint writer: Lightning's files and atomic replace, the rename on a worker thread, in order."""
+"""The checkpoint writer: Lightning's files and atomic replace; the callback's renames on a worker thread, in order."""
 import os
 import threading
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -18,64 +19,90 @@ def _parts(folder):
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
 
 
-def test_saves_replace_in_order_and_leave_no_part_files(tmp_path):
+@pytest.fixture
+def renames(monkeypatch):
+    """Records the thread of every rename; ``renames.release`` holds them until set (ext4's slow replace)."""
+    real_replace = os.replace
+    calls = []
+    release = threading.Event()
+    release.set()
+
+    def replace(src, dst):  # os.replace itself: other writers (the decode cache ...) rename too
+        if str(dst).endswith(".ckpt"):
+            calls.append(threading.current_thread().name)
+            release.wait(10)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint_writer.os, "replace", replace)
+    replace.calls, replace.release = calls, release
+    return replace
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_saves_replace_in_order_and_leave_no_part_files(tmp_path, deferred):
     io = BackgroundReplaceCheckpointIO()
     target = tmp_path / "sub" / "last.ckpt"
     target.parent.mkdir()
     (target.parent / ".last.ckpt.part").write_bytes(b"left by a killed writer")
-    for value in (1.0, 2.0, 3.0):
-        io.save_checkpoint(_ckpt(value), target)
+    with io.deferred() if deferred else nullcontext():
+        for value in (1.0, 2.0, 3.0):
+            io.save_checkpoint(_ckpt(value), target)
     io.teardown()
     assert torch.equal(torch.load(target)["state_dict"]["w"], torch.full((3,), 3.0))
     assert _parts(target.parent) == []
 
 
-def test_the_rename_runs_off_the_saving_thread_and_is_awaited(tmp_path, monkeypatch):
-    release = threading.Event()
-    real_replace = os.replace
-
-    def held_replace(src, dst):  # a rename that waits like ext4's replace of an existing file
-        assert threading.current_thread() is not threading.main_thread()
-        release.wait(10)
-        real_replace(src, dst)
-
-    monkeypatch.setattr(checkpoint_writer.os, "replace", held_replace)
+def test_a_deferred_rename_runs_off_the_saving_thread_and_is_awaited(tmp_path, renames):
+    renames.release.clear()
     io = BackgroundReplaceCheckpointIO()
     target = tmp_path / "last.ckpt"
-    io.save_checkpoint(_ckpt(1.0), target)  # returns while the rename is held
+    with io.deferred():
+        io.save_checkpoint(_ckpt(1.0), target)  # returns while the rename is held
     assert not target.exists() and len(_parts(tmp_path)) == 1
     waiter = threading.Thread(target=io.load_checkpoint, args=(target,))
     waiter.start()
     waiter.join(0.2)
     assert waiter.is_alive()  # a load waits for the rename before it
-    release.set()
+    renames.release.set()
     waiter.join(10)
     io.teardown()
+    assert renames.calls == ["checkpoint-replace"]
     assert torch.load(target)["epoch"] == 1 and _parts(tmp_path) == []
 
 
-def test_a_failed_rename_is_raised_by_the_next_call(tmp_path):
+def test_any_other_save_has_its_file_in_place_when_it_returns(tmp_path, renames):
+    io = BackgroundReplaceCheckpointIO()
+    io.save_checkpoint(_ckpt(2.0), tmp_path / "x.ckpt")
+    assert renames.calls == [threading.current_thread().name]
+    assert torch.load(tmp_path / "x.ckpt")["epoch"] == 2
+
+
+def test_a_failed_rename_is_raised_by_the_next_call_or_at_once(tmp_path):
     io = BackgroundReplaceCheckpointIO()
     target = tmp_path / "last.ckpt"
     target.mkdir()  # a folder in the way
     (target / "keep").write_text("x")
-    io.save_checkpoint(_ckpt(1.0), target)
+    with io.deferred():
+        io.save_checkpoint(_ckpt(1.0), target)
     with pytest.raises(OSError):
         io.teardown()
     io.teardown()  # raised once
+    with pytest.raises(OSError):
+        io.save_checkpoint(_ckpt(1.0), target)  # not deferred: raised by the save itself
     assert _parts(tmp_path) == []
 
 
 def test_paths_that_are_not_local_files_go_through_lightnings_writer():
     io = BackgroundReplaceCheckpointIO()
-    io.save_checkpoint(_ckpt(4.0), "memory://orchard-test/last.ckpt")
+    with io.deferred():
+        io.save_checkpoint(_ckpt(4.0), "memory://orchard-test/last.ckpt")
     assert io._pending is None
     assert io.load_checkpoint("memory://orchard-test/last.ckpt")["epoch"] == 4
     with pytest.raises(TypeError):
         io.save_checkpoint(_ckpt(1.0), "memory://orchard-test/x.ckpt", storage_options={"a": 1})
 
 
-def test_a_cli_fit_writes_with_it_and_leaves_complete_checkpoints(tiny_fruits, tmp_path):
+def test_a_cli_fit_defers_the_checkpoint_callbacks_renames_only(tiny_fruits, tmp_path, renames):
     cli = make_cli(["fit", "--data", "datamodules.Fruits360DataModule", "--data.root", str(tiny_fruits),
                     "--trainer.max_epochs", "3", "--trainer.logger.init_args.save_dir", str(tmp_path),
                     "--trainer.enable_progress_bar", "false"])
@@ -83,3 +110,6 @@ def test_a_cli_fit_writes_with_it_and_leaves_complete_checkpoints(tiny_fruits, t
     folder = next(tmp_path.rglob("checkpoints"))
     assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]  # no .part left
     assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert len(renames.calls) >= 3 and set(renames.calls) == {"checkpoint-replace"}
+    cli.trainer.save_checkpoint(tmp_path / "by_hand.ckpt")  # after the fit, as a user would
+    assert renames.calls[-1] == threading.current_thread().name and (tmp_path / "by_hand.ckpt").is_file()
