@@ -104,9 +104,11 @@ def _pct(value: Optional[float], sd: Optional[float] = None) -> str:
 
 
 def _sec(value: Optional[float], sd: Optional[float] = None) -> str:
+    """``5.4 ± 0.2 s``; below a second two decimals (``0.28 ± 0.01 s``), so stage 3's times keep their digits."""
     if value is None:
         return "-"
-    return f"{value:.1f} ± {sd:.1f} s" if sd is not None else f"{value:.1f} s"
+    digits = 2 if abs(value) < 1 else 1
+    return f"{value:.{digits}f} ± {sd:.{digits}f} s" if sd is not None else f"{value:.{digits}f} s"
 
 
 def _ratio(value: Optional[float], digits: int = 1) -> str:
@@ -119,7 +121,7 @@ def _stage_table(s: StageSummary, target: float, title: str) -> list[str]:
              f"| Run | Seed | Epochs | Train time | Test accuracy (%) | Time to {100 * target:g} % val acc | Threads |",
              "|---|---|---|---|---|---|---|"]
     for i, (r, hit) in enumerate(zip(sorted(s.runs, key=lambda r: r["seed"]), s.to_target), start=1):
-        reached = f"{hit[0]:.1f} s (epoch {hit[1]})" if hit else "not reached"
+        reached = f"{_sec(hit[0])} (epoch {hit[1]})" if hit else "not reached"
         resumed = f" (resumed at epoch {r['resumed_from_epoch']})" if r.get("resumed_from_epoch") else ""
         lines.append(f"| {i} | {r['seed']} | {r['epochs']} | {_sec(r['train_seconds'])}{resumed} | "
                      f"{_pct(r['test_accuracy'])} | {reached} | {r.get('threads', '?')} |")

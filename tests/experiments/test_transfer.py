@@ -99,6 +99,13 @@ def test_report_sets_tables_2_to_5_beside_the_paper(study):
     assert len(rows) == 6  # per-run rows: 2 scratch, stage 1, stage 2, 2 stage 3
 
 
+def test_seconds_keep_two_digits_below_one_second():
+    from experiments.transfer.report import _sec
+
+    assert _sec(0.283, 0.0094) == "0.28 ± 0.01 s" and _sec(0.08) == "0.08 s"
+    assert _sec(5.353, 0.227) == "5.4 ± 0.2 s" and _sec(None) == "-"
+
+
 def test_the_plot_is_a_png(study):
     png = (study / "transfer.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
