@@ -1,17 +1,27 @@
 """Writing checkpoints: the same files and atomic replace as Lightning's writer, with less waiting between epochs."""
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
+from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning_fabric.utilities.cloud_io import get_filesystem
 from lightning_fabric.utilities.types import _PATH
+
+log = logging.getLogger(__name__)
+
+
+def _local_path(path: _PATH) -> Optional[Path]:
+    """``path`` as a local file path (``file://`` stripped), or ``None`` for another filesystem."""
+    fs, stripped = url_to_fs(str(path))
+    return Path(stripped) if isinstance(fs, LocalFileSystem) else None
 
 
 class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
@@ -37,6 +47,7 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
     def __init__(self) -> None:
         super().__init__()
         self._pending: Optional[threading.Thread] = None
+        self._pending_target: Optional[Path] = None
         self._error: Optional[BaseException] = None
         self._deferring = False
 
@@ -51,10 +62,10 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Optional[Any] = None) -> None:
         self.wait()
-        if storage_options is not None or not isinstance(get_filesystem(path), LocalFileSystem):
+        target = _local_path(path)
+        if storage_options is not None or target is None:
             super().save_checkpoint(checkpoint, path, storage_options)  # Lightning's writer (and its TypeError)
             return
-        target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f".{target.name}.part")  # a killed writer's is overwritten by the next save
         try:
@@ -68,7 +79,13 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
             return
         # not a daemon: an interpreter that exits without teardown still finishes the rename
         self._pending = threading.Thread(target=self._replace, args=(part, target), name="checkpoint-replace")
+        self._pending_target = target
         self._pending.start()
+
+    def renaming(self, path: _PATH) -> bool:
+        """Whether ``path`` is the target of a rename still under way (it will exist; it may not yet)."""
+        pending = self._pending
+        return pending is not None and pending.is_alive() and _local_path(path) == self._pending_target
 
     def _replace(self, part: Path, target: Path) -> None:
         try:
@@ -79,9 +96,9 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
 
     def wait(self) -> None:
         """Block until the last rename is done; raise its error if it failed."""
-        if self._pending is not None:
-            self._pending.join()
-            self._pending = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.join()
         error, self._error = self._error, None
         if error is not None:
             raise error
@@ -95,4 +112,13 @@ class BackgroundReplaceCheckpointIO(TorchCheckpointIO):
         super().remove_checkpoint(path)
 
     def teardown(self) -> None:
-        self.wait()
+        """Wait for the last rename. While Lightning handles another exception (a failed or
+        interrupted fit), a failed rename is logged, not raised: the original error stays the one
+        reported, and Lightning's own teardown goes on."""
+        handling = sys.exc_info()[1]
+        try:
+            self.wait()
+        except Exception as e:
+            if handling is None:
+                raise
+            log.error("checkpoint rename failed while the fit was ending on another error: %s", e)

@@ -107,7 +107,7 @@ def _sec(value: Optional[float], sd: Optional[float] = None) -> str:
     """``5.4 ± 0.2 s``; below a second two decimals (``0.28 ± 0.01 s``), so stage 3's times keep their digits."""
     if value is None:
         return "-"
-    digits = 2 if abs(value) < 1 else 1
+    digits = 2 if round(abs(value), 2) < 1 else 1
     return f"{value:.{digits}f} ± {sd:.{digits}f} s" if sd is not None else f"{value:.{digits}f} s"
 
 

@@ -1,8 +1,12 @@
 """A ``ModelCheckpoint`` whose ``last.ckpt`` really holds the last epoch."""
 from __future__ import annotations
 
+from typing import Optional
+
 import pytorch_lightning as pl
+from lightning_fabric.utilities.types import _PATH
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger
 
 from ..checkpoint_writer import BackgroundReplaceCheckpointIO
 
@@ -16,16 +20,33 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     final ones. This subclass writes ``last.ckpt`` at every checkpoint point where the
     top-k logic saved nothing (Lightning's own arguments and behaviour otherwise), and writes nothing
     under ``fast_dev_run``. With orchard's :class:`BackgroundReplaceCheckpointIO`, its saves leave
-    the rename over the previous file to a worker thread.
+    the rename over the previous file to a worker thread, unless something reads the file at
+    once: a logger that acts on saved checkpoints (``after_save_checkpoint``: W&B, MLflow ...
+    upload them) or ``save_last="link"`` (a link or copy of the file just saved).
     """
 
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+    def _deferring_writer(self, trainer: pl.Trainer) -> Optional[BackgroundReplaceCheckpointIO]:
         writer = trainer.strategy.checkpoint_io
-        if not isinstance(writer, BackgroundReplaceCheckpointIO):
+        if not isinstance(writer, BackgroundReplaceCheckpointIO) or self.save_last == "link":
+            return None
+        if any(type(lg).after_save_checkpoint is not Logger.after_save_checkpoint for lg in trainer.loggers):
+            return None
+        return writer
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        writer = self._deferring_writer(trainer)
+        if writer is None:
             super()._save_checkpoint(trainer, filepath)
             return
         with writer.deferred():
             super()._save_checkpoint(trainer, filepath)
+
+    def file_exists(self, filepath: _PATH, trainer: pl.Trainer) -> bool:
+        """Also true for a file whose rename is under way (names that would repeat get a version suffix)."""
+        writer = trainer.strategy.checkpoint_io
+        if isinstance(writer, BackgroundReplaceCheckpointIO) and writer.renaming(filepath):
+            return trainer.strategy.reduce_boolean_decision(True, all=False)  # the same collective as super()'s
+        return super().file_exists(filepath, trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)

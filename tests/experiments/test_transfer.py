@@ -103,7 +103,7 @@ def test_seconds_keep_two_digits_below_one_second():
     from experiments.transfer.report import _sec
 
     assert _sec(0.283, 0.0094) == "0.28 ± 0.01 s" and _sec(0.08) == "0.08 s"
-    assert _sec(5.353, 0.227) == "5.4 ± 0.2 s" and _sec(None) == "-"
+    assert _sec(5.353, 0.227) == "5.4 ± 0.2 s" and _sec(0.997) == "1.0 s" and _sec(None) == "-"
 
 
 def test_the_plot_is_a_png(study):

@@ -2,9 +2,11 @@
 import os
 import threading
 from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 import torch
+from pytorch_lightning.loggers import CSVLogger
 
 from lightning_modules import checkpoint_writer
 from lightning_modules.checkpoint_writer import BackgroundReplaceCheckpointIO
@@ -47,6 +49,8 @@ def test_saves_replace_in_order_and_leave_no_part_files(tmp_path, deferred):
     with io.deferred() if deferred else nullcontext():
         for value in (1.0, 2.0, 3.0):
             io.save_checkpoint(_ckpt(value), target)
+            if value == 2.0 and deferred:  # this save waited for the first one's rename, not for its own
+                assert torch.load(target)["epoch"] in (1, 2)
     io.teardown()
     assert torch.equal(torch.load(target)["state_dict"]["w"], torch.full((3,), 3.0))
     assert _parts(target.parent) == []
@@ -59,12 +63,15 @@ def test_a_deferred_rename_runs_off_the_saving_thread_and_is_awaited(tmp_path, r
     with io.deferred():
         io.save_checkpoint(_ckpt(1.0), target)  # returns while the rename is held
     assert not target.exists() and len(_parts(tmp_path)) == 1
-    waiter = threading.Thread(target=io.load_checkpoint, args=(target,))
+    assert io.renaming(target) and io.renaming(f"file://{target}") and not io.renaming(tmp_path / "x.ckpt")
+    loaded = []
+    waiter = threading.Thread(target=lambda: loaded.append(io.load_checkpoint(target)))
     waiter.start()
     waiter.join(0.2)
     assert waiter.is_alive()  # a load waits for the rename before it
     renames.release.set()
     waiter.join(10)
+    assert not waiter.is_alive() and loaded[0]["epoch"] == 1 and not io.renaming(target)
     io.teardown()
     assert renames.calls == ["checkpoint-replace"]
     assert torch.load(target)["epoch"] == 1 and _parts(tmp_path) == []
@@ -92,6 +99,30 @@ def test_a_failed_rename_is_raised_by_the_next_call_or_at_once(tmp_path):
     assert _parts(tmp_path) == []
 
 
+def test_a_failed_rename_does_not_replace_the_error_a_fit_is_ending_on(tmp_path, caplog):
+    io = BackgroundReplaceCheckpointIO()
+    (tmp_path / "last.ckpt").mkdir()
+    (tmp_path / "last.ckpt" / "keep").write_text("x")
+    with io.deferred():
+        io.save_checkpoint(_ckpt(1.0), tmp_path / "last.ckpt")
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            io.teardown()  # as Lightning's interrupt handler calls it
+            raise
+    assert "checkpoint rename failed" in caplog.text
+
+
+def test_file_urls_land_where_lightning_reads_them(tmp_path):
+    io = BackgroundReplaceCheckpointIO()
+    with io.deferred():
+        io.save_checkpoint(_ckpt(5.0), f"file://{tmp_path}/sub/last.ckpt")
+    io.teardown()
+    assert torch.load(tmp_path / "sub" / "last.ckpt")["epoch"] == 5
+    assert io.load_checkpoint(f"file://{tmp_path}/sub/last.ckpt")["epoch"] == 5
+
+
 def test_paths_that_are_not_local_files_go_through_lightnings_writer():
     io = BackgroundReplaceCheckpointIO()
     with io.deferred():
@@ -113,3 +144,38 @@ def test_a_cli_fit_defers_the_checkpoint_callbacks_renames_only(tiny_fruits, tmp
     assert len(renames.calls) >= 3 and set(renames.calls) == {"checkpoint-replace"}
     cli.trainer.save_checkpoint(tmp_path / "by_hand.ckpt")  # after the fit, as a user would
     assert renames.calls[-1] == threading.current_thread().name and (tmp_path / "by_hand.ckpt").is_file()
+
+
+def test_a_name_whose_rename_is_under_way_counts_as_taken(tiny_fruits, tmp_path, renames):
+    cli = make_cli(["--data", "datamodules.Fruits360DataModule", "--data.root", str(tiny_fruits),
+                    "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)], run=False)
+    writer, target = cli.trainer.strategy.checkpoint_io, tmp_path / "epoch=0.ckpt"
+    renames.release.clear()
+    with writer.deferred():
+        writer.save_checkpoint(_ckpt(0.0), target)
+    assert not target.exists() and cli.checkpoint.file_exists(str(target), cli.trainer)  # a second save gets -v1
+    renames.release.set()
+    writer.teardown()
+    assert cli.checkpoint.file_exists(str(target), cli.trainer)
+    assert not cli.checkpoint.file_exists(str(tmp_path / "other.ckpt"), cli.trainer)
+
+
+class SeesItsCheckpoints(CSVLogger):
+    """A logger that reads each checkpoint when told about it, as W&B and MLflow upload them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def after_save_checkpoint(self, checkpoint_callback):
+        self.seen.append(Path(checkpoint_callback._last_checkpoint_saved).is_file())
+
+
+def test_a_logger_that_reads_checkpoints_finds_them_in_place(tiny_fruits, tmp_path, renames):
+    cli = make_cli(["--data", "datamodules.Fruits360DataModule", "--data.root", str(tiny_fruits),
+                    "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"], run=False)
+    logger = SeesItsCheckpoints(tmp_path)
+    cli.trainer.loggers = [logger]
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert len(logger.seen) >= 2 and all(logger.seen)
+    assert set(renames.calls) == {threading.current_thread().name}  # not deferred with such a logger
