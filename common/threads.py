@@ -1,15 +1,14 @@
-"""Process-wide defaults for PyTorch's Linux wheels use GNU OpenMP (libgomp). After every parallel region its idle threads
+"""Process-wide defaults for PyTorch's OpenMP thread pool; apply them before ``import torch``.
+
+PyTorch's Linux wheels use GNU OpenMP (libgomp). After every parallel region its idle threads
 busy-wait ``GOMP_SPINCOUNT`` rounds (300,000 by default) before they sleep, and a sleeping thread
 must be woken, on a virtual machine through the hypervisor, for the next region. Both extremes
-cost. Too short a spin and every op of a training step waits for a thread to wake (on the 2-core
-Xeon, 2 threads, 1,000 rounds: alexnet epochs ~30 % longer, a stage-3 fit 0.30-0.35 instead of
-0.25-0.28 s). Too long a spin and, on a CPU another busy process shares, the spinning threads take
-the core their partner needs (the same training 7-20x slower than the quiet machine's best at
-libgomp's default, ~4x at 30,000, 1.7-2.5x at 1,000). 30,000 rounds keep a quiet machine within a
-few per cent of the fastest and bound the loss when it is not; README ("process settings") has the
-figures. On a CPU you share with other busy work (several training processes at once included),
-``GOMP_SPINCOUNT=1000`` or ``--threads 1`` is the better choice. A value the user set in the
-environment wins.
+cost. Too short a spin and every op of a training step waits for a thread to wake; too long a
+spin and, on a CPU another busy process shares, the spinning threads take the core their partner
+needs. 30,000 rounds keep a quiet machine within a few per cent of the fastest and bound the loss
+when it is not (README, "process settings", has the figures). On a CPU you share with other busy
+work (several training processes at once included), ``GOMP_SPINCOUNT=1000`` or ``--threads 1`` is
+the better choice. A value the user set in the environment wins.
 """
 from __future__ import annotations
 

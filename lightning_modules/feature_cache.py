@@ -28,8 +28,7 @@ log = logging.getLogger("orchard.feature_cache")
 
 CACHED_SPLITS = ("train", "val")
 # Images per prefix pass while building: small enough that a chunk's activations stay in the
-# core's cache between blocks. alexnet conv1-conv4 over 153 images on the 2-core Xeon: 36 ms in
-# chunks of 64 (18 ms on 2 threads), 51 ms in one pass of 153 (29 ms); 32 and 16 are no faster.
+# core's cache between blocks (README, frozen-feature cache, has the figures); 32 or 16 were no faster.
 CHUNK = 64
 MAX_GB_ENV = "ORCHARD_FEATURE_CACHE_MAX_GB"
 DEFAULT_MAX_GB = 2.0

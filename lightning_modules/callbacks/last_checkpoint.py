@@ -1,6 +1,7 @@
 """A ``ModelCheckpoint`` whose ``last.ckpt`` really holds the last epoch."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Optional
 
 import pytorch_lightning as pl
@@ -35,10 +36,7 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         writer = self._deferring_writer(trainer)
-        if writer is None:
-            super()._save_checkpoint(trainer, filepath)
-            return
-        with writer.deferred():
+        with writer.deferred() if writer is not None else nullcontext():
             super()._save_checkpoint(trainer, filepath)
 
     def file_exists(self, filepath: _PATH, trainer: pl.Trainer) -> bool:
